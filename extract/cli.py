@@ -1,0 +1,160 @@
+"""`retailnova`: the command line. Each command reads the settings once and
+hands over to the module that does the work."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+
+import click
+
+from extract.settings import Settings, SettingsError, load_settings
+
+# Errors whose message is the whole story: printed on one line, no traceback.
+KNOWN_ERRORS: tuple[type[Exception], ...] = (SettingsError,)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from extract.extractor import ExtractError
+    from extract.jars import JarsMissingError
+    from extract.jdbc import UnsupportedSourceError
+    from extract.source.generate import SourceExistsError
+
+    return (
+        *KNOWN_ERRORS,
+        ExtractError,
+        JarsMissingError,
+        UnsupportedSourceError,
+        SourceExistsError,
+    )
+
+
+class RetailNovaGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+def echo(message: str) -> None:
+    click.echo(message)
+
+
+@click.group(cls=RetailNovaGroup)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """RetailNova data platform: OLTP source -> Bronze -> Silver -> Gold.
+
+    Settings come from RETAILNOVA_* environment variables (and ./.env); see
+    the README for the full table.
+    """
+    ctx.obj = load_settings()
+
+
+@main.group()
+def source() -> None:
+    """The sample OLTP source (RETAILNOVA_SOURCE_URL, default a SQLite file in
+    RETAILNOVA_HOME)."""
+
+
+def _source_engine(settings: Settings):
+    from sqlalchemy import create_engine
+
+    settings.ensure_dirs()
+    return create_engine(settings.source_url)
+
+
+@source.command("init")
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="1 = 10,000 customers and 50,000 orders; linear in N.",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(),
+    default=None,
+    help="Business date the history ends at (default: now).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing source.")
+@click.option("--exists-ok", is_flag=True, help="Keep an existing source and exit 0.")
+@click.pass_obj
+def source_init(
+    settings: Settings,
+    scale: float,
+    seed: int,
+    as_of: datetime | None,
+    force: bool,
+    exists_ok: bool,
+) -> None:
+    """Create the five source tables and fill them with sample data."""
+    from extract.source.generate import SourceExistsError, init_source
+
+    if scale <= 0:
+        raise click.BadParameter("must be positive", param_hint="--scale")
+    started = time.monotonic()
+    try:
+        counts = init_source(
+            _source_engine(settings),
+            scale=scale,
+            seed=seed,
+            as_of=as_of,
+            force=force,
+            progress=echo,
+        )
+    except SourceExistsError as exc:
+        if not exists_ok:
+            raise
+        echo(f"keeping the existing source ({exc})")
+        return
+    for table, rows in counts.items():
+        echo(f"[{table}] {rows:,} rows")
+    echo(f"source ready in {time.monotonic() - started:.1f}s")
+
+
+@source.command("simulate")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Business days to move forward.",
+)
+@click.pass_obj
+def source_simulate(settings: Settings, days: int) -> None:
+    """Move the business forward: new orders and customers, status changes,
+    moves, price changes."""
+    from extract.source.generate import simulate
+
+    changes = simulate(_source_engine(settings), days=days, progress=echo)
+    for table, counts in changes.items():
+        echo(f"[{table}] {counts['inserted']:,} inserted, {counts['updated']:,} updated")
+
+
+@main.command("extract")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="T",
+    help="Extract only this source table (repeatable).",
+)
+@click.pass_obj
+def extract_cmd(settings: Settings, tables: tuple[str, ...]) -> None:
+    """Pull new and changed rows from the source into Bronze."""
+    from extract.pipeline import extract
+
+    results = extract(settings, tables, progress=echo)
+    if any(r.status != "SUCCESS" for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

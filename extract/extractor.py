@@ -1,0 +1,344 @@
+"""Watermark-based extraction from the OLTP source into append-only Bronze.
+
+Per table: read `last_modified >= watermark - lag` (inclusive, so rows that
+share the watermark's timestamp are never skipped, and the lag window catches
+rows committed late with an older timestamp), drop the row versions Bronze
+already holds by (primary key, last_modified), append the rest in one Delta
+commit, and only then move the watermark. A crash anywhere leaves either no
+commit (nothing to undo) or a commit whose rows the next run recognises and
+skips, so no version is lost and none lands twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy import types as satypes
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
+
+from extract.jdbc import JdbcSource, describe, jdbc_source, redact
+from extract.metadata import MetadataStore
+from extract.settings import Settings
+from extract.source import schema
+from extract.spark import ensure_schema
+
+FETCH_SIZE = 10_000
+ROWS_PER_PARTITION = 250_000
+MAX_PARTITIONS = 8
+AUDIT_COLUMNS = ("_extracted_at", "_run_id", "_source_table")
+PARTITION_COLUMNS = ("year", "month")
+
+
+SPARK_TS_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+PY_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.strptime(value, PY_TS_FORMAT)
+
+
+def ts_literal(value: datetime) -> Column:
+    """A naive UTC datetime as a Spark timestamp, independent of the Python
+    process's time zone (the session's is UTC)."""
+    return F.lit(value.strftime(PY_TS_FORMAT)).cast("timestamp")
+
+
+class ExtractError(Exception):
+    """A one-line, actionable error: printed as is, without a traceback."""
+
+
+class SchemaDriftError(ExtractError):
+    pass
+
+
+@dataclass
+class TableResult:
+    table: str
+    status: str = "RUNNING"
+    rows_read: int = 0
+    rows_written: int = 0
+    watermark_before: datetime | None = None
+    watermark_after: datetime | None = None
+    new_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def _family(col_type: satypes.TypeEngine) -> str:
+    if isinstance(col_type, satypes.Boolean):
+        return "bool"
+    if isinstance(col_type, satypes.Integer):
+        return "int"
+    if isinstance(col_type, satypes.Numeric):
+        return "decimal"
+    if isinstance(col_type, satypes.DateTime):
+        return "timestamp"
+    if isinstance(col_type, satypes.Date):
+        return "date"
+    return "text"
+
+
+def first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def check_source(engine: Engine, source: JdbcSource, tables: Sequence[str]) -> None:
+    """Fail fast, before Spark starts, on an unreachable source or a missing table."""
+    schema_name = getattr(source, "schema", None)
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            missing = [t for t in tables if not inspector.has_table(t, schema=schema_name)]
+    except DBAPIError as exc:
+        raise ExtractError(
+            f"cannot connect to the source, {describe(source.url)}: "
+            f"{redact(first_line(exc), source.url)}; check RETAILNOVA_SOURCE_URL"
+        ) from None
+    if missing:
+        raise ExtractError(
+            f"source table(s) {', '.join(missing)} not found in {describe(source.url)}; "
+            "check RETAILNOVA_SOURCE_URL (or run `retailnova source init`)"
+        )
+
+
+def detect_drift(engine: Engine, source: JdbcSource, table: str) -> list[tuple[str, str]]:
+    """Compare the source table with the contract.
+
+    A missing or retyped contract column is an error (nothing is written); an
+    added column is returned as (name, family) so Bronze can evolve.
+    """
+    try:
+        with engine.connect() as conn:
+            reflected = inspect(conn).get_columns(table, schema=getattr(source, "schema", None))
+    except NoSuchTableError:
+        raise ExtractError(f"source table {table} not found in {describe(source.url)}") from None
+    actual = {c["name"].lower(): _family(c["type"]) for c in reflected}
+    expected = schema.source_columns(schema.table_by_name(table))
+    missing = [c.name for c in expected if c.name not in actual]
+    if missing:
+        raise SchemaDriftError(
+            f"[{table}] source is missing expected column(s) {', '.join(missing)}; "
+            "nothing was written"
+        )
+    retyped = [
+        f"{c.name} ({c.family} -> {actual[c.name]})" for c in expected if actual[c.name] != c.family
+    ]
+    if retyped:
+        raise SchemaDriftError(
+            f"[{table}] source column type changed: {', '.join(retyped)}; nothing was written"
+        )
+    known = {c.name for c in expected}
+    return [(name, family) for name, family in actual.items() if name not in known]
+
+
+def format_result(result: TableResult) -> str:
+    if result.status != "SUCCESS":
+        return f"[{result.table}] FAILED: {result.error}"
+    line = f"[{result.table}] {result.rows_written:,} rows extracted"
+    if result.rows_read != result.rows_written:
+        skipped = result.rows_read - result.rows_written
+        line += f" ({result.rows_read:,} read, {skipped:,} already in bronze)"
+    return line + f" in {result.seconds:.1f}s"
+
+
+class Extractor:
+    def __init__(
+        self,
+        settings: Settings,
+        spark: SparkSession,
+        store: MetadataStore,
+        source_engine: Engine,
+        progress: Callable[[str], None] = lambda msg: None,
+    ):
+        self.settings = settings
+        self.spark = spark
+        self.store = store
+        self.engine = source_engine
+        self.source = jdbc_source(source_engine.url)
+        self.progress = progress
+
+    def bronze_path(self, table: str) -> str:
+        return (self.settings.lake / "bronze" / table).as_uri()
+
+    def run(self, run_id: str, tables: Sequence[str] | None = None) -> list[TableResult]:
+        names = list(tables or schema.TABLE_NAMES)
+        for name in names:
+            schema.table_by_name(name)
+        check_source(self.engine, self.source, names)
+        ensure_schema(self.spark, self.settings, "bronze")
+        return [self.extract_table(run_id, name) for name in names]
+
+    def extract_table(self, run_id: str, table: str) -> TableResult:
+        started = time.monotonic()
+        watermark = self.store.get_watermark(table)
+        result = TableResult(table, watermark_before=watermark, watermark_after=watermark)
+        execution_id = self.store.start_execution(run_id, "bronze", table, watermark)
+        try:
+            self._extract(run_id, table, execution_id, result)
+            result.status = "SUCCESS"
+        except Exception as exc:
+            result.status = "FAILED"
+            message = exc if isinstance(exc, ExtractError) else f"[{table}] {first_line(exc)}"
+            result.error = redact(str(message), self.source.url, self.settings.metadata_url)
+            self.store.record_error(run_id, f"bronze:{table}", exc, result.error)
+        result.seconds = time.monotonic() - started
+        self.progress(format_result(result))
+        self.store.finish_execution(
+            execution_id,
+            result.status,
+            rows_read=result.rows_read,
+            rows_written=result.rows_written,
+            watermark_after=result.watermark_after,
+            message=result.error
+            or (f"new columns: {', '.join(result.new_columns)}" if result.new_columns else None),
+        )
+        return result
+
+    def _extract(self, run_id: str, table: str, execution_id: int, result: TableResult) -> None:
+        extra = detect_drift(self.engine, self.source, table)
+        spec = schema.table_by_name(table)
+        key = schema.primary_key(spec)
+        cursor = schema.CURSOR_COLUMN
+        lower = (
+            result.watermark_before - timedelta(seconds=self.settings.extract_lag_seconds)
+            if result.watermark_before
+            else None
+        )
+        read = self._read(table, spec, extra, lower).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            stats = read.agg(
+                F.count(F.lit(1)).alias("n"),
+                # As text: collecting a timestamp would shift it into the Python
+                # process's local time zone.
+                F.date_format(F.max(cursor), SPARK_TS_FORMAT).alias("max_lm"),
+            ).first()
+            result.rows_read = stats["n"]
+            newest = parse_ts(stats["max_lm"]) if stats["max_lm"] else None
+            fresh = self._unseen(read, table, key, lower)
+            if fresh is not read:
+                fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                result.rows_written = fresh.count()
+                if result.rows_written:
+                    result.new_columns = self._append(run_id, table, execution_id, fresh)
+            finally:
+                fresh.unpersist()
+        finally:
+            read.unpersist()
+        # Every row read is now in Bronze, written by this run or an earlier
+        # one, so the watermark may move up to the newest of them.
+        if newest is not None and (
+            result.watermark_before is None or newest > result.watermark_before
+        ):
+            self.store.set_watermark(table, newest, run_id)
+            result.watermark_after = newest
+
+    def _predicate(self, lower: datetime | None) -> str:
+        if lower is None:
+            return ""
+        cursor = self.source.quote(schema.CURSOR_COLUMN)
+        # Rows without a cursor value are read every time (and deduplicated),
+        # so a NULL last_modified can never hide a row from Bronze.
+        return f" WHERE {cursor} >= {self.source.timestamp_literal(lower)} OR {cursor} IS NULL"
+
+    def _read(
+        self, table: str, spec, extra: list[tuple[str, str]], lower: datetime | None
+    ) -> DataFrame:
+        columns = schema.source_columns(spec)
+        key = schema.primary_key(spec)
+        names = [c.name for c in columns] + [name for name, _ in extra]
+        where = self._predicate(lower)
+        from_clause = f"{self.source.table_ref(table)}{where}"
+        select_list = ", ".join(self.source.quote(n) for n in names)
+        text_families = self.source.text_families()
+        custom = ", ".join(
+            f"`{c.name}` {'STRING' if c.family in text_families else c.spark_type}" for c in columns
+        )
+        reader = (
+            self.spark.read.format("jdbc")
+            .option("url", self.source.jdbc_url())
+            .option("dbtable", f"(SELECT {select_list} FROM {from_clause}) src")
+            .option("fetchsize", FETCH_SIZE)
+            .option("customSchema", custom)
+        )
+        for name, value in self.source.properties().items():
+            reader = reader.option(name, value)
+
+        quoted_key = self.source.quote(key)
+        with self.engine.connect() as conn:
+            count, low, high = conn.execute(
+                text(f"SELECT count(*), min({quoted_key}), max({quoted_key}) FROM {from_clause}")
+            ).one()
+        partitions = min(MAX_PARTITIONS, -(-count // ROWS_PER_PARTITION))
+        if partitions > 1:
+            reader = (
+                reader.option("partitionColumn", key)
+                .option("lowerBound", low)
+                .option("upperBound", high)
+                .option("numPartitions", partitions)
+            )
+        since = f"since {lower}" if lower else "in full"
+        self.progress(f"[{table}] reading {count:,} rows {since} in {max(partitions, 1)} part(s)")
+        frame = reader.load()
+        for c in columns:
+            if c.family in text_families:
+                frame = frame.withColumn(c.name, F.col(c.name).cast(c.spark_type))
+        return frame
+
+    def _bronze_exists(self, table: str) -> bool:
+        path = self.settings.lake / "bronze" / table / "_delta_log"
+        return path.is_dir()
+
+    def _unseen(self, read: DataFrame, table: str, key: str, lower: datetime | None) -> DataFrame:
+        if not self._bronze_exists(table):
+            return read
+        cursor = schema.CURSOR_COLUMN
+        seen = self.spark.read.format("delta").load(self.bronze_path(table))
+        if lower is not None:
+            seen = seen.where((F.col(cursor) >= ts_literal(lower)) | F.col(cursor).isNull())
+        seen = seen.select(F.col(key).alias("_seen_key"), F.col(cursor).alias("_seen_lm"))
+        condition = read[key].eqNullSafe(seen["_seen_key"]) & read[cursor].eqNullSafe(
+            seen["_seen_lm"]
+        )
+        return read.join(seen, condition, "left_anti")
+
+    def _append(self, run_id: str, table: str, execution_id: int, fresh: DataFrame) -> list[str]:
+        cursor = schema.CURSOR_COLUMN
+        rows = (
+            fresh.withColumn("_extracted_at", F.current_timestamp())
+            .withColumn("_run_id", F.lit(run_id))
+            .withColumn("_source_table", F.lit(table))
+            .withColumn("year", F.year(cursor))
+            .withColumn("month", F.month(cursor))
+        )
+        new_columns = []
+        if self._bronze_exists(table):
+            existing = set(self.spark.read.format("delta").load(self.bronze_path(table)).columns)
+            new_columns = [c for c in rows.columns if c not in existing]
+        (
+            rows.write.format("delta")
+            .mode("append")
+            .partitionBy(*PARTITION_COLUMNS)
+            .option("mergeSchema", str(bool(new_columns)).lower())
+            # Delta skips a second commit with the same app id and version, so
+            # retrying this very write can never append it twice.
+            .option("txnAppId", f"retailnova-bronze-{table}")
+            .option("txnVersion", execution_id)
+            .save(self.bronze_path(table))
+        )
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS bronze.{table} USING DELTA "
+            f"LOCATION '{self.bronze_path(table)}'"
+        )
+        if new_columns:
+            self.progress(f"[{table}] schema evolved: new column(s) {', '.join(new_columns)}")
+        return new_columns

@@ -1,0 +1,197 @@
+"""The metadata store: runs, per-step executions, errors and watermarks.
+
+The same tables on SQLite (embedded default) and PostgreSQL, created by the
+project itself. The watermark row of a table is only ever written after its
+Bronze commit succeeded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL
+
+metadata = MetaData()
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("command", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # RUNNING, SUCCESS, FAILED
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("error_message", Text),
+)
+
+pipeline_executions = Table(
+    "pipeline_executions",
+    metadata,
+    # Monotonic across runs: it doubles as the Delta txnVersion of the write.
+    Column("execution_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("layer", String(16), nullable=False),
+    Column("step", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rows_read", Integer),
+    Column("rows_written", Integer),
+    Column("watermark_before", DateTime),
+    Column("watermark_after", DateTime),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("message", Text),
+)
+
+pipeline_errors = Table(
+    "pipeline_errors",
+    metadata,
+    Column("error_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("step", String(128), nullable=False),
+    Column("error_type", String(128), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+)
+
+pipeline_watermarks = Table(
+    "pipeline_watermarks",
+    metadata,
+    Column("table_name", String(128), primary_key=True),
+    Column("watermark", DateTime, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    return f"{utcnow():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Run:
+    run_id: str
+    error: str | None = None
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed without raising: its steps' results still count."""
+        self.error = message
+
+
+class MetadataStore:
+    def __init__(self, url: URL | str):
+        self.engine: Engine = create_engine(url, future=True)
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def run(self, command: str, run_id: str | None = None) -> Iterator[Run]:
+        """Record a run from start to end; an exception is stored, then re-raised."""
+        run = Run(run_id or new_run_id())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(pipeline_runs).values(
+                    run_id=run.run_id, command=command, status="RUNNING", started_at=utcnow()
+                )
+            )
+        try:
+            yield run
+        except BaseException as exc:
+            self._finish_run(run.run_id, "FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+        self._finish_run(run.run_id, "FAILED" if run.error else "SUCCESS", run.error)
+
+    def _finish_run(self, run_id: str, status: str, error: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pipeline_runs)
+                .where(pipeline_runs.c.run_id == run_id)
+                .values(status=status, finished_at=utcnow(), error_message=error)
+            )
+
+    def start_execution(
+        self, run_id: str, layer: str, step: str, watermark_before: datetime | None = None
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(pipeline_executions).values(
+                    run_id=run_id,
+                    layer=layer,
+                    step=step,
+                    status="RUNNING",
+                    watermark_before=watermark_before,
+                    started_at=utcnow(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_execution(self, execution_id: int, status: str, **values: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pipeline_executions)
+                .where(pipeline_executions.c.execution_id == execution_id)
+                .values(status=status, finished_at=utcnow(), **values)
+            )
+
+    def record_error(self, run_id: str, step: str, error: BaseException, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(pipeline_errors).values(
+                    run_id=run_id,
+                    step=step,
+                    error_type=type(error).__name__,
+                    message=message,
+                    occurred_at=utcnow(),
+                )
+            )
+
+    def get_watermark(self, table_name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(pipeline_watermarks.c.watermark).where(
+                    pipeline_watermarks.c.table_name == table_name
+                )
+            ).scalar_one_or_none()
+
+    def set_watermark(self, table_name: str, watermark: datetime, run_id: str) -> None:
+        values = {"watermark": watermark, "run_id": run_id, "updated_at": utcnow()}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(pipeline_watermarks)
+                .where(pipeline_watermarks.c.table_name == table_name)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(insert(pipeline_watermarks).values(table_name=table_name, **values))
+
+    def executions(self, run_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(pipeline_executions)
+                .where(pipeline_executions.c.run_id == run_id)
+                .order_by(pipeline_executions.c.execution_id)
+            )
+            return [dict(r._mapping) for r in rows]

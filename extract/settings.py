@@ -1,0 +1,120 @@
+"""Settings, read once at the edge from the environment (and an optional .env).
+
+Every value here is documented in the README's settings table; nothing else in
+the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+from sqlalchemy.engine import URL, make_url
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source_url: URL
+    metadata_url: URL
+    target: str
+    env: str
+    pii_pepper: str | None = field(repr=False)
+    jar_cache: Path
+    extract_lag_seconds: int
+    spark_master: str
+    spark_driver_memory: str
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.lake, self.logs):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def resolve_pepper(self) -> str:
+        """The PII pepper: from the environment, or in dev one generated once
+        outside git and the lake (under the user's home directory)."""
+        if self.pii_pepper:
+            return self.pii_pepper
+        if self.env == "prod":
+            raise SettingsError(
+                "RETAILNOVA_PII_PEPPER is not set; a production run refuses to start without it"
+            )
+        pepper_file = Path.home() / ".config" / "retailnova" / "pii_pepper"
+        if not pepper_file.exists():
+            pepper_file.parent.mkdir(parents=True, exist_ok=True)
+            pepper_file.write_text(secrets.token_hex(32))
+            pepper_file.chmod(0o600)
+        return pepper_file.read_text().strip()
+
+
+def _url(name: str, value: str) -> URL:
+    try:
+        return make_url(value)
+    except Exception:
+        # Never echo the value: it may hold a password.
+        raise SettingsError(f"{name} is not a valid SQLAlchemy URL") from None
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+
+
+_MEMORY = re.compile(r"^\d+[kmgt]?$", re.IGNORECASE)
+
+
+def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
+    if environ is None:
+        if dotenv:
+            # An explicit environment always wins over .env.
+            load_dotenv(Path.cwd() / ".env", override=False)
+        environ = dict(os.environ)
+    get = environ.get
+
+    home = Path(get("RETAILNOVA_HOME", ".retailnova")).expanduser().resolve()
+    env = get("RETAILNOVA_ENV", "dev")
+    if env not in ("dev", "prod"):
+        raise SettingsError(f"RETAILNOVA_ENV must be dev or prod, got {env!r}")
+    memory = get("RETAILNOVA_SPARK_DRIVER_MEMORY", "4g")
+    if not _MEMORY.match(memory):
+        raise SettingsError(f"RETAILNOVA_SPARK_DRIVER_MEMORY must look like 4g, got {memory!r}")
+    lag = _int("RETAILNOVA_EXTRACT_LAG_SECONDS", get("RETAILNOVA_EXTRACT_LAG_SECONDS", "300"))
+    if lag < 0:
+        raise SettingsError("RETAILNOVA_EXTRACT_LAG_SECONDS must not be negative")
+
+    return Settings(
+        home=home,
+        source_url=_url(
+            "RETAILNOVA_SOURCE_URL", get("RETAILNOVA_SOURCE_URL", f"sqlite:///{home / 'source.db'}")
+        ),
+        metadata_url=_url(
+            "RETAILNOVA_METADATA_URL",
+            get("RETAILNOVA_METADATA_URL", f"sqlite:///{home / 'metadata.db'}"),
+        ),
+        target=get("RETAILNOVA_TARGET", "local"),
+        env=env,
+        pii_pepper=get("RETAILNOVA_PII_PEPPER") or None,
+        jar_cache=Path(
+            get("RETAILNOVA_JAR_CACHE", str(Path.home() / ".cache" / "retailnova" / "jars"))
+        ).expanduser(),
+        extract_lag_seconds=lag,
+        spark_master=get("RETAILNOVA_SPARK_MASTER", "local[2]"),
+        spark_driver_memory=memory,
+    )

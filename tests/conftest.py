@@ -1,0 +1,65 @@
+"""Shared fixtures: one real Spark session for the whole test run, and a fresh
+RetailNova home (source, metadata store, lake) per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import URL, create_engine, make_url
+
+from extract.settings import Settings, load_settings
+
+
+def make_settings(home: Path, **overrides: str) -> Settings:
+    environ = {"RETAILNOVA_HOME": str(home)}
+    for name in ("RETAILNOVA_JAR_CACHE",):
+        if name in os.environ:
+            environ[name] = os.environ[name]
+    environ.update(overrides)
+    return load_settings(environ)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from extract.spark import get_spark
+
+    session = get_spark(make_settings(tmp_path_factory.mktemp("spark-home")))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def catalog(spark):
+    """The shared session's catalog, emptied: each test's lake starts clean."""
+    for layer in ("bronze", "silver", "gold"):
+        spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
+    return spark
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+def postgres_url() -> URL:
+    """The test PostgreSQL (started by .ci/postgres.sh); in CI its absence is a failure."""
+    value = os.environ.get("RETAILNOVA_TEST_PG_URL")
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail("RETAILNOVA_TEST_PG_URL is not set; .ci/run starts PostgreSQL for this")
+        pytest.skip("RETAILNOVA_TEST_PG_URL is not set (run .ci/postgres.sh to get one)")
+    return make_url(value)
+
+
+@pytest.fixture
+def pg_url() -> URL:
+    url = postgres_url()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "DROP TABLE IF EXISTS customers, products, stores, sales_orders, sales_order_lines"
+        )
+    engine.dispose()
+    return url
