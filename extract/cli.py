@@ -64,6 +64,9 @@ def _source_engine(settings: Settings):
     from sqlalchemy import create_engine
 
     settings.ensure_dirs()
+    if settings.source_url.get_backend_name() == "mssql":
+        # pyodbc sends a batch per round trip only when asked to.
+        return create_engine(settings.source_url, fast_executemany=True)
     return create_engine(settings.source_url)
 
 

@@ -20,15 +20,16 @@ from sqlalchemy import (
     String,
     Table,
 )
+from sqlalchemy.dialects import mssql
 
 # No foreign keys on purpose: the production source does not enforce them
 # (lines whose product is missing, orders that arrive before their customer),
 # and the sample source has to be able to hold those rows.
 metadata = MetaData()
 
-# DateTime(6) keeps microseconds on every backend; SQL Server maps it to
-# datetime2, whose precision the extractor honours in its watermark literal.
-Timestamp = DateTime()
+# Microseconds on every backend: SQL Server's plain DATETIME would round to
+# 3.33 ms, so it gets datetime2, whose precision the watermark literal honours.
+Timestamp = DateTime().with_variant(mssql.DATETIME2(precision=6), "mssql")
 
 customers = Table(
     "customers",

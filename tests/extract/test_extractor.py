@@ -1,0 +1,325 @@
+"""The extractor against real engines: a SQLite or PostgreSQL source, Spark's
+JDBC reader, Delta Lake on disk, the SQLite metadata store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from sqlalchemy import create_engine, text
+
+from extract.extractor import Extractor, parse_ts
+from extract.metadata import MetadataStore
+from extract.pipeline import extract
+from extract.source import schema
+from extract.source.generate import init_source, simulate
+from tests.conftest import make_settings
+
+AS_OF = datetime(2026, 6, 30, 18, 0, 0)
+SCALE = 0.02
+
+
+def source_versions(engine, table: str) -> set[tuple[int, str]]:
+    key = schema.primary_key(schema.table_by_name(table))
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT {key}, last_modified FROM {table}"))
+        return {(k, f"{lm:%Y-%m-%d %H:%M:%S.%f}" if lm else None) for k, lm in _typed(rows)}
+
+
+def _typed(rows):
+    for key, lm in rows:
+        # SQLite hands back text through a raw SELECT; PostgreSQL a datetime.
+        yield key, parse_ts(lm) if isinstance(lm, str) else lm
+
+
+def bronze(spark, settings, table: str):
+    return spark.read.format("delta").load(str(settings.lake / "bronze" / table))
+
+
+def bronze_versions(spark, settings, table: str) -> list[tuple[int, str]]:
+    key = schema.primary_key(schema.table_by_name(table))
+    rows = bronze(spark, settings, table).select(
+        key, F.date_format("last_modified", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("lm")
+    )
+    return [(r[0], r[1]) for r in rows.collect()]
+
+
+def assert_bronze_matches_source(spark, settings, engine, history=None) -> None:
+    """Every current source version is in Bronze exactly once; with the versions
+    Bronze held before (`history`), nothing else is."""
+    for table in schema.TABLE_NAMES:
+        landed = bronze_versions(spark, settings, table)
+        assert len(landed) == len(set(landed)), f"{table}: a version landed twice"
+        expected = source_versions(engine, table) | (history or {}).get(table, set())
+        assert set(landed) == expected, f"{table}: bronze != source"
+
+
+def source_max(engine, table: str) -> datetime:
+    with engine.connect() as conn:
+        value = conn.execute(text(f"SELECT max(last_modified) FROM {table}")).scalar_one()
+    return parse_ts(value) if isinstance(value, str) else value
+
+
+def by_table(results):
+    return {r.table: r for r in results}
+
+
+@pytest.fixture
+def source(settings):
+    settings.ensure_dirs()
+    engine = create_engine(settings.source_url)
+    init_source(engine, scale=SCALE, seed=7, as_of=AS_OF)
+    yield engine
+    engine.dispose()
+
+
+def test_first_extract_lands_every_source_row_once_with_audit_columns(catalog, settings, source):
+    results = by_table(extract(settings))
+
+    assert all(r.status == "SUCCESS" for r in results.values())
+    assert_bronze_matches_source(catalog, settings, source)
+    for table in schema.TABLE_NAMES:
+        frame = bronze(catalog, settings, table)
+        audit = frame.select("_extracted_at", "_run_id", "_source_table", "year", "month")
+        assert audit.where(F.col("_run_id").isNull() | F.col("_extracted_at").isNull()).count() == 0
+        assert {r["_source_table"] for r in audit.collect()} == {table}
+        assert results[table].rows_written == frame.count()
+        # Registered in the catalog, so dbt sources resolve to it.
+        assert catalog.table(f"bronze.{table}").count() == frame.count()
+        store = MetadataStore(settings.metadata_url)
+        assert store.get_watermark(table) == source_max(source, table)
+    partitions = catalog.sql(
+        f"DESCRIBE DETAIL delta.`{settings.lake / 'bronze' / 'sales_orders'}`"
+    ).first()["partitionColumns"]
+    assert partitions == ["year", "month"]
+
+
+def test_second_extract_adds_nothing(catalog, settings, source):
+    extract(settings)
+    before = {t: bronze(catalog, settings, t).count() for t in schema.TABLE_NAMES}
+
+    results = by_table(extract(settings))
+
+    assert {t: r.rows_written for t, r in results.items()} == dict.fromkeys(schema.TABLE_NAMES, 0)
+    assert {t: bronze(catalog, settings, t).count() for t in schema.TABLE_NAMES} == before
+
+
+def test_after_a_simulated_day_exactly_the_changed_versions_land(catalog, settings, source):
+    extract(settings)
+    before = {t: set(bronze_versions(catalog, settings, t)) for t in schema.TABLE_NAMES}
+    changes = simulate(source, days=1)
+
+    results = by_table(extract(settings))
+
+    for table in schema.TABLE_NAMES:
+        expected_new = source_versions(source, table) - before[table]
+        assert results[table].rows_written == len(expected_new), table
+        changed = changes[table]["inserted"] + changes[table]["updated"]
+        assert len(expected_new) == changed, table
+    assert_bronze_matches_source(catalog, settings, source, before)
+
+
+def test_a_row_sharing_the_watermark_timestamp_is_not_skipped(catalog, settings, source):
+    extract(settings)
+    watermark = MetadataStore(settings.metadata_url).get_watermark("stores")
+    with source.begin() as conn:
+        conn.execute(
+            schema.stores.insert().values(
+                store_id=99,
+                store_code="ST99",
+                store_name="Larissa",
+                channel="Physical",
+                city="Larissa",
+                region="Thessaly",
+                is_active=True,
+                last_modified=watermark,
+            )
+        )
+
+    results = by_table(extract(settings, ["stores"]))
+
+    assert results["stores"].rows_written == 1
+    assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_a_late_commit_inside_the_lag_window_is_picked_up(catalog, settings, source):
+    extract(settings)
+    watermark = MetadataStore(settings.metadata_url).get_watermark("sales_orders")
+    late = watermark - timedelta(seconds=settings.extract_lag_seconds - 60)
+    with source.begin() as conn:
+        conn.execute(
+            schema.sales_orders.insert().values(
+                order_id=10_000_000,
+                customer_id=1,
+                store_id=1,
+                order_date=late,
+                status="Pending",
+                created_at=late,
+                last_modified=late,
+            )
+        )
+
+    results = by_table(extract(settings, ["sales_orders"]))
+
+    assert results["sales_orders"].rows_written == 1
+    assert results["sales_orders"].watermark_after == watermark  # never moves backwards
+    assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_crash_between_delta_commit_and_watermark_update_loses_and_doubles_nothing(
+    catalog, settings, source, monkeypatch
+):
+    extract(settings)
+    history = {t: set(bronze_versions(catalog, settings, t)) for t in schema.TABLE_NAMES}
+    simulate(source, days=1)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed after the Delta commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MetadataStore, "set_watermark", crash)
+        with pytest.raises(KeyboardInterrupt):
+            extract(settings, ["customers"])
+    committed = bronze(catalog, settings, "customers").count()
+    assert committed > len(history["customers"])
+    history["customers"] |= source_versions(source, "customers")
+    for table in ("stores", "products", "sales_orders", "sales_order_lines"):
+        history[table] |= source_versions(source, table)
+    simulate(source, days=1)
+
+    extract(settings)
+
+    assert bronze(catalog, settings, "customers").count() > committed
+    assert_bronze_matches_source(catalog, settings, source, history)
+
+
+def test_retrying_the_same_commit_is_a_no_op(catalog, settings, source):
+    extract(settings, ["stores"])
+    store = MetadataStore(settings.metadata_url)
+    extractor = Extractor(settings, catalog, store, source)
+    landed = bronze(catalog, settings, "stores").drop(
+        "_extracted_at", "_run_id", "_source_table", "year", "month"
+    )
+    batch = catalog.createDataFrame(landed.limit(2).collect(), schema=landed.schema)
+    before = bronze(catalog, settings, "stores").count()
+
+    extractor._append("retry-run", "stores", 10_001, batch)
+    extractor._append("retry-run", "stores", 10_001, batch)
+
+    assert bronze(catalog, settings, "stores").count() == before + 2
+
+
+def test_an_added_source_column_evolves_bronze_and_is_reported(catalog, settings, source):
+    extract(settings)
+    later = source_max(source, "customers") + timedelta(minutes=5)
+    with source.begin() as conn:
+        conn.execute(text("ALTER TABLE customers ADD COLUMN preferred_store INTEGER"))
+        conn.execute(
+            text(
+                "UPDATE customers SET preferred_store = 3, last_modified = :lm "
+                "WHERE customer_id = 1"
+            ),
+            {"lm": later.strftime("%Y-%m-%d %H:%M:%S.%f")},
+        )
+
+    results = by_table(extract(settings, ["customers"]))
+
+    assert results["customers"].status == "SUCCESS"
+    assert results["customers"].new_columns == ["preferred_store"]
+    row = bronze(catalog, settings, "customers").where("customer_id = 1 AND preferred_store = 3")
+    assert row.count() == 1
+
+
+def test_a_missing_or_retyped_column_fails_that_table_and_writes_nothing(catalog, settings, source):
+    extract(settings)
+    before = {t: bronze(catalog, settings, t).count() for t in ("products", "stores")}
+    watermarks = {t: MetadataStore(settings.metadata_url).get_watermark(t) for t in before}
+    with source.begin() as conn:
+        conn.execute(text("ALTER TABLE products DROP COLUMN brand"))
+        conn.execute(text("ALTER TABLE stores RENAME COLUMN opened_date TO opened_old"))
+        conn.execute(text("ALTER TABLE stores ADD COLUMN opened_date TEXT"))
+    simulate_like_bump = source_max(source, "products") + timedelta(minutes=1)
+    with source.begin() as conn:
+        conn.execute(
+            text("UPDATE products SET last_modified = :lm WHERE product_id = 1"),
+            {"lm": simulate_like_bump.strftime("%Y-%m-%d %H:%M:%S.%f")},
+        )
+
+    results = by_table(extract(settings))
+
+    assert results["products"].status == "FAILED"
+    assert "brand" in results["products"].error
+    assert results["stores"].status == "FAILED"
+    assert "opened_date (date -> text)" in results["stores"].error
+    assert results["customers"].status == "SUCCESS"
+    store = MetadataStore(settings.metadata_url)
+    for table, count in before.items():
+        assert bronze(catalog, settings, table).count() == count
+        assert store.get_watermark(table) == watermarks[table]
+
+
+def run_cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "RETAILNOVA_HOME": str(home), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "extract.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
+
+
+def test_an_unreachable_source_is_one_line_naming_host_and_setting(tmp_path):
+    result = run_cli(
+        tmp_path,
+        "extract",
+        RETAILNOVA_SOURCE_URL="postgresql://etl:TopSecret99@127.0.0.1:9/oltp",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "127.0.0.1:9" in result.stderr
+    assert "RETAILNOVA_SOURCE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "TopSecret99" not in result.stderr + result.stdout
+
+
+def test_a_missing_source_table_is_named(tmp_path):
+    empty = tmp_path / "empty.db"
+    create_engine(f"sqlite:///{empty}").connect().close()
+
+    result = run_cli(tmp_path, "extract", RETAILNOVA_SOURCE_URL=f"sqlite:///{empty}")
+
+    assert result.returncode == 1
+    assert "customers" in result.stderr and "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "lake" / "bronze").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_source_round_trip(catalog, tmp_path, pg_url):
+    settings = make_settings(
+        tmp_path / "home", RETAILNOVA_SOURCE_URL=pg_url.render_as_string(hide_password=False)
+    )
+    engine = create_engine(pg_url)
+    init_source(engine, scale=SCALE, seed=7, as_of=AS_OF)
+
+    extract(settings)
+    assert_bronze_matches_source(catalog, settings, engine)
+    before = {t: set(bronze_versions(catalog, settings, t)) for t in schema.TABLE_NAMES}
+    simulate(engine, days=1)
+    results = by_table(extract(settings))
+
+    for table in schema.TABLE_NAMES:
+        assert results[table].rows_written == len(source_versions(engine, table) - before[table])
+    assert_bronze_matches_source(catalog, settings, engine, before)
+    # The contract's types, whatever database the rows came from.
+    types = dict(bronze(catalog, settings, "sales_orders").dtypes)
+    assert types["shipping_cost"] == "decimal(10,2)"
+    assert types["order_date"] == "timestamp"
+    engine.dispose()
