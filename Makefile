@@ -23,6 +23,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check extract tests
 	$(VENV)/bin/ruff format --check extract tests
+	$(VENV)/bin/sqlfluff lint models snapshots analyses tests --processes 1
 
 test: setup lint
 	$(PY) -m pytest
@@ -30,6 +31,7 @@ test: setup lint
 format: setup
 	$(VENV)/bin/ruff check --fix extract tests
 	$(VENV)/bin/ruff format extract tests
+	$(VENV)/bin/sqlfluff fix models snapshots analyses tests
 
 clean:
 	rm -rf .retailnova spark-warehouse metastore_db derby.log .pytest_cache

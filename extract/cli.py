@@ -20,6 +20,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from extract.jars import JarsMissingError
     from extract.jdbc import UnsupportedSourceError
     from extract.source.generate import SourceExistsError
+    from extract.transform import TransformError
 
     return (
         *KNOWN_ERRORS,
@@ -27,6 +28,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
         JarsMissingError,
         UnsupportedSourceError,
         SourceExistsError,
+        TransformError,
     )
 
 
@@ -157,6 +159,26 @@ def extract_cmd(settings: Settings, tables: tuple[str, ...]) -> None:
     results = extract(settings, tables, progress=echo)
     if any(r.status != "SUCCESS" for r in results):
         sys.exit(1)
+
+
+@main.command("run")
+@click.option(
+    "--layer",
+    type=click.Choice(["bronze", "silver", "gold"]),
+    default=None,
+    help="Run one layer only (default: all, Bronze to Gold).",
+)
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from Bronze.")
+@click.pass_obj
+def run_cmd(settings: Settings, layer: str | None, full_refresh: bool) -> None:
+    """The daily job: extract, then dbt build (seeds, snapshots, models, tests)."""
+    from extract.pipeline import run
+
+    summary = run(settings, layer=layer, full_refresh=full_refresh, progress=echo)
+    if not summary.ok:
+        echo(f"run {summary.run_id} FAILED: {', '.join(summary.failed)}")
+        sys.exit(1)
+    echo(f"run {summary.run_id} SUCCESS")
 
 
 if __name__ == "__main__":

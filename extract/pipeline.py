@@ -1,50 +1,140 @@
-"""Runs: wires settings, the metadata store, the source and Spark together."""
+"""Runs: wires settings, the metadata store, the source, Spark and dbt together."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import create_engine
 
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
-from extract.metadata import MetadataStore
+from extract.metadata import MetadataStore, Run
 from extract.settings import Settings
 from extract.source import schema
+from extract.transform import NodeResult
+
+LAYER_CHOICES = ("bronze", "silver", "gold")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    extracted: list[TableResult] = field(default_factory=list)
+    nodes: list[NodeResult] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _extract(
+    settings: Settings, store: MetadataStore, run: Run, names: Sequence[str], progress: Progress
+) -> list[TableResult]:
+    from extract.spark import get_spark
+
+    source_engine = create_engine(settings.source_url)
+    try:
+        check_source(source_engine, jdbc_source(source_engine.url), names)
+        started = time.monotonic()
+        progress(f"run {run.run_id}: extracting {', '.join(names)}")
+        extractor = Extractor(settings, get_spark(settings), store, source_engine, progress)
+        results = extractor.run(run.run_id, names)
+    finally:
+        source_engine.dispose()
+    failed = [r.table for r in results if r.status != "SUCCESS"]
+    total = sum(r.rows_written for r in results)
+    progress(
+        f"TOTAL {total:,} rows extracted into bronze from {len(results) - len(failed)}"
+        f"/{len(results)} tables in {time.monotonic() - started:.1f}s"
+    )
+    if failed:
+        run.fail(f"extraction failed for {', '.join(failed)}")
+    return results
 
 
 def extract(
     settings: Settings,
     tables: Sequence[str] = (),
-    progress: Callable[[str], None] = lambda msg: None,
+    progress: Progress = lambda msg: None,
     run_id: str | None = None,
 ) -> list[TableResult]:
-    from extract.spark import get_spark
-
     names = list(tables) or list(schema.TABLE_NAMES)
     for name in names:
         schema.table_by_name(name)
     settings.ensure_dirs()
-    source_engine = create_engine(settings.source_url)
-    # Before the JVM starts: a wrong URL should cost a second, not twenty.
-    check_source(source_engine, jdbc_source(source_engine.url), names)
+    # Checked before the JVM starts: a wrong URL should cost a second, not twenty.
+    engine = create_engine(settings.source_url)
+    try:
+        check_source(engine, jdbc_source(engine.url), names)
+    finally:
+        engine.dispose()
     store = MetadataStore(settings.metadata_url)
-    started = time.monotonic()
     try:
         with store.run("extract", run_id) as run:
-            progress(f"run {run.run_id}: extracting {', '.join(names)}")
-            extractor = Extractor(settings, get_spark(settings), store, source_engine, progress)
-            results = extractor.run(run.run_id, names)
-            failed = [r.table for r in results if r.status != "SUCCESS"]
-            total = sum(r.rows_written for r in results)
-            progress(
-                f"TOTAL {total:,} rows extracted into bronze from {len(results) - len(failed)}"
-                f"/{len(results)} tables in {time.monotonic() - started:.1f}s"
-            )
-            if failed:
-                run.fail(f"extraction failed for {', '.join(failed)}")
+            return _extract(settings, store, run, names, progress)
     finally:
         store.dispose()
-        source_engine.dispose()
-    return results
+
+
+def _count_rows(spark, nodes: list[NodeResult]) -> None:
+    for node in nodes:
+        if node.relation and node.status == "success" and node.materialized != "view":
+            # Delta answers count(*) from its log statistics.
+            node.rows = spark.table(node.relation).count()
+
+
+def format_node(node: NodeResult) -> str:
+    rows = f"{node.rows:,} rows" if node.rows is not None else node.status
+    return f"[{node.relation}] {rows} ({node.materialized}, {node.seconds:.1f}s)"
+
+
+def run(
+    settings: Settings,
+    *,
+    layer: str | None = None,
+    full_refresh: bool = False,
+    progress: Progress = lambda msg: None,
+) -> RunSummary:
+    """The daily job: extract into Bronze, then dbt build Silver and Gold."""
+    from extract import transform
+    from extract.spark import ensure_schema, get_spark
+
+    # Before anything is read: prod without a pepper refuses to start.
+    pepper = settings.resolve_pepper()
+    settings.ensure_dirs()
+    store = MetadataStore(settings.metadata_url)
+    try:
+        with store.run(f"run --layer {layer}" if layer else "run") as run:
+            summary = RunSummary(run.run_id)
+            if layer in (None, "bronze"):
+                summary.extracted = _extract(
+                    settings, store, run, list(schema.TABLE_NAMES), progress
+                )
+                summary.failed += [r.table for r in summary.extracted if r.status != "SUCCESS"]
+            if layer != "bronze" and not summary.failed:
+                spark = get_spark(settings)
+                spark.conf.set("spark.retailnova.pii_pepper", pepper)
+                for name in LAYER_CHOICES:
+                    ensure_schema(spark, settings, name)
+                progress("dbt build: seeds, snapshots, models and tests")
+                summary.nodes = transform.build(
+                    settings,
+                    run_id=run.run_id,
+                    layer=layer,
+                    full_refresh=full_refresh,
+                    progress=progress,
+                )
+                _count_rows(spark, summary.nodes)
+                for node in summary.nodes:
+                    if node.relation:
+                        progress(format_node(node))
+                summary.failed += [n.name for n in summary.nodes if n.status in ("error", "fail")]
+            if summary.failed:
+                run.fail(f"failed: {', '.join(summary.failed)}")
+            return summary
+    finally:
+        store.dispose()

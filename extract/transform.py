@@ -1,0 +1,127 @@
+"""dbt, in-process: `dbt build` through dbtRunner on the run's Spark session.
+
+With the `local` target (dbt-spark's session method) every model, seed,
+snapshot and test runs in the JVM the extractor already started, so a run
+pays for one Spark session, not one per model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from extract.settings import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# What each --layer selects; Bronze is the extractor's, not dbt's.
+LAYER_SELECTORS = {
+    "silver": ["path:seeds", "path:models/staging", "path:models/intermediate", "path:snapshots"],
+    "gold": ["path:models/marts"],
+}
+
+
+class TransformError(Exception):
+    pass
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    resource_type: str  # model, seed, snapshot, test, unit_test
+    name: str
+    relation: str | None  # schema.table for nodes that write one
+    materialized: str | None
+    status: str  # success, error, skipped, pass, fail, warn
+    seconds: float
+    message: str | None = None
+    rows: int | None = None
+
+
+def dbt_args(
+    settings: Settings,
+    command: str,
+    *,
+    run_id: str,
+    select: list[str] | None = None,
+    full_refresh: bool = False,
+    extra_vars: dict | None = None,
+) -> list[str]:
+    args = [
+        command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR / "profiles"),
+        "--target", settings.target,
+        # Per home, so two homes never share compiled state or logs.
+        "--target-path", str(settings.home / "dbt" / "target"),
+        "--log-path", str(settings.logs),
+        "--vars", json.dumps({"run_id": run_id, **(extra_vars or {})}),
+    ]  # fmt: skip
+    if select:
+        args += ["--select", *select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def _progress_callback(progress: Callable[[str], None]):
+    def on_event(event) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node = event.data.node_info
+        kind = node.resource_type
+        status = node.node_status
+        if kind in ("test", "unit_test") and status in ("pass", "success"):
+            return  # tests are summarised at the end; failures are shown
+        relation = node.node_relation
+        target = f"{relation.schema}.{relation.alias}" if relation.alias else node.node_name
+        progress(f"  {status.upper():<7} {kind:<9} {target}")
+
+    return on_event
+
+
+def build(
+    settings: Settings,
+    *,
+    run_id: str,
+    layer: str | None = None,
+    full_refresh: bool = False,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> list[NodeResult]:
+    """`dbt build` (seeds, snapshots, models, tests in DAG order) for a layer or all."""
+    from dbt.cli.main import dbtRunner
+
+    select = LAYER_SELECTORS[layer] if layer else None
+    runner = dbtRunner(callbacks=[_progress_callback(progress)])
+    started = time.monotonic()
+    outcome = runner.invoke(
+        [
+            *dbt_args(settings, "build", run_id=run_id, select=select, full_refresh=full_refresh),
+            "--quiet",
+        ]
+    )
+    if outcome.result is None:
+        raise TransformError(f"dbt build could not start: {outcome.exception}")
+    results = [_node_result(r) for r in outcome.result.results]
+    progress(f"dbt build: {len(results)} nodes in {time.monotonic() - started:.1f}s")
+    return results
+
+
+def _node_result(result) -> NodeResult:
+    node = result.node
+    relation = None
+    if node.resource_type in ("model", "seed", "snapshot"):
+        relation = f"{node.schema}.{node.alias}"
+    return NodeResult(
+        unique_id=node.unique_id,
+        resource_type=str(node.resource_type),
+        name=node.name,
+        relation=relation,
+        materialized=node.config.get("materialized"),
+        status=str(result.status),
+        seconds=float(result.execution_time or 0.0),
+        message=result.message,
+    )
