@@ -4,6 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RN := $(VENV)/bin/retailnova
 STAMP := $(VENV)/.installed-stamp
+# sqlfluff's dbt templater opens a Spark session: keep its metastore and
+# compiled files out of the working tree and away from a running pipeline.
+LINT_HOME := $(CURDIR)/.retailnova/lint
+SQLFLUFF := DBT_TARGET_PATH=$(LINT_HOME)/target JAVA_TOOL_OPTIONS=-Dderby.system.home=$(LINT_HOME) \
+	$(VENV)/bin/sqlfluff
 
 .PHONY: setup demo test lint format clean
 
@@ -23,7 +28,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check extract tests
 	$(VENV)/bin/ruff format --check extract tests
-	$(VENV)/bin/sqlfluff lint models snapshots analyses tests --processes 1
+	$(SQLFLUFF) lint models snapshots analyses tests --processes 1
 
 test: setup lint
 	$(PY) -m pytest
@@ -31,7 +36,7 @@ test: setup lint
 format: setup
 	$(VENV)/bin/ruff check --fix extract tests
 	$(VENV)/bin/ruff format extract tests
-	$(VENV)/bin/sqlfluff fix models snapshots analyses tests
+	$(SQLFLUFF) fix models snapshots analyses tests
 
 clean:
 	rm -rf .retailnova spark-warehouse metastore_db derby.log .pytest_cache

@@ -181,5 +181,19 @@ def run_cmd(settings: Settings, layer: str | None, full_refresh: bool) -> None:
     echo(f"run {summary.run_id} SUCCESS")
 
 
+@main.command(
+    "dbt", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def dbt_cmd(settings: Settings, args: tuple[str, ...]) -> None:
+    """Run any dbt command on the run's Spark session, e.g.
+    `retailnova dbt build -s fact_sales` or `retailnova dbt docs generate`."""
+    from extract.pipeline import dbt
+
+    if not dbt(settings, list(args)):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

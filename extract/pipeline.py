@@ -92,6 +92,25 @@ def format_node(node: NodeResult) -> str:
     return f"[{node.relation}] {rows} ({node.materialized}, {node.seconds:.1f}s)"
 
 
+def prepare_spark(settings: Settings, pepper: str):
+    """The run's Spark session, ready for dbt: layers' databases and the pepper."""
+    from extract.spark import ensure_schema, get_spark
+
+    spark = get_spark(settings)
+    spark.conf.set("spark.retailnova.pii_pepper", pepper)
+    for name in LAYER_CHOICES:
+        ensure_schema(spark, settings, name)
+    return spark
+
+
+def dbt(settings: Settings, args: list[str]) -> bool:
+    from extract import transform
+    from extract.metadata import new_run_id
+
+    prepare_spark(settings, settings.resolve_pepper())
+    return transform.passthrough(settings, args, run_id=new_run_id())
+
+
 def run(
     settings: Settings,
     *,
@@ -101,7 +120,6 @@ def run(
 ) -> RunSummary:
     """The daily job: extract into Bronze, then dbt build Silver and Gold."""
     from extract import transform
-    from extract.spark import ensure_schema, get_spark
 
     # Before anything is read: prod without a pepper refuses to start.
     pepper = settings.resolve_pepper()
@@ -116,10 +134,7 @@ def run(
                 )
                 summary.failed += [r.table for r in summary.extracted if r.status != "SUCCESS"]
             if layer != "bronze" and not summary.failed:
-                spark = get_spark(settings)
-                spark.conf.set("spark.retailnova.pii_pepper", pepper)
-                for name in LAYER_CHOICES:
-                    ensure_schema(spark, settings, name)
+                spark = prepare_spark(settings, pepper)
                 progress("dbt build: seeds, snapshots, models and tests")
                 summary.nodes = transform.build(
                     settings,

@@ -67,6 +67,19 @@ def dbt_args(
     return args
 
 
+def passthrough(settings: Settings, args: list[str], *, run_id: str) -> bool:
+    """Any dbt command, with the project's paths and the run's Spark session."""
+    from dbt.cli.main import dbtRunner
+
+    if not args:
+        raise TransformError("name a dbt command, e.g. `retailnova dbt build -s fact_sales`")
+    command, rest = args[0], args[1:]
+    outcome = dbtRunner().invoke([*dbt_args(settings, command, run_id=run_id), *rest])
+    if outcome.exception is not None:
+        raise TransformError(f"dbt {command}: {outcome.exception}")
+    return bool(outcome.success)
+
+
 def _progress_callback(progress: Callable[[str], None]):
     def on_event(event) -> None:
         if event.info.name != "NodeFinished":
