@@ -18,7 +18,7 @@ from extract.metadata import MetadataStore
 from extract.pipeline import extract
 from extract.source import schema
 from extract.source.generate import init_source, simulate
-from tests.conftest import make_settings
+from tests.conftest import make_settings, postgres_url
 
 AS_OF = datetime(2026, 6, 30, 18, 0, 0)
 SCALE = 0.02
@@ -323,3 +323,18 @@ def test_postgres_source_round_trip(catalog, tmp_path, pg_url):
     assert types["shipping_cost"] == "decimal(10,2)"
     assert types["order_date"] == "timestamp"
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_wrong_postgres_credentials_are_one_line_without_the_password(tmp_path):
+    url = postgres_url().set(password="Wr0ngPassw0rd")
+
+    result = run_cli(
+        tmp_path, "extract", RETAILNOVA_SOURCE_URL=url.render_as_string(hide_password=False)
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{url.host}:{url.port}" in result.stderr
+    assert "RETAILNOVA_SOURCE_URL" in result.stderr
+    assert "Wr0ngPassw0rd" not in result.stderr + result.stdout
