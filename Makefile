@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(RN) source init --exists-ok
-	$(RN) extract
+	$(RN) run
 
 lint: setup
 	$(VENV)/bin/ruff check extract tests

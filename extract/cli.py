@@ -19,6 +19,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from extract.extractor import ExtractError
     from extract.jars import JarsMissingError
     from extract.jdbc import UnsupportedSourceError
+    from extract.lock import RunLockedError
     from extract.source.generate import SourceExistsError
     from extract.transform import TransformError
 
@@ -29,6 +30,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
         UnsupportedSourceError,
         SourceExistsError,
         TransformError,
+        RunLockedError,
     )
 
 

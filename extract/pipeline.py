@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
+from extract.lock import home_lock
 from extract.metadata import MetadataStore, Run
 from extract.settings import Settings
 from extract.source import schema
@@ -74,7 +75,8 @@ def extract(
         engine.dispose()
     store = MetadataStore(settings.metadata_url)
     try:
-        with store.run("extract", run_id) as run:
+        with home_lock(settings.home, "extract") as lock, store.run("extract", run_id) as run:
+            lock.write(run.run_id)
             return _extract(settings, store, run, names, progress)
     finally:
         store.dispose()
@@ -107,8 +109,9 @@ def dbt(settings: Settings, args: list[str]) -> bool:
     from extract import transform
     from extract.metadata import new_run_id
 
-    prepare_spark(settings, settings.resolve_pepper())
-    return transform.passthrough(settings, args, run_id=new_run_id())
+    with home_lock(settings.home, "dbt"):
+        prepare_spark(settings, settings.resolve_pepper())
+        return transform.passthrough(settings, args, run_id=new_run_id())
 
 
 def run(
@@ -126,7 +129,9 @@ def run(
     settings.ensure_dirs()
     store = MetadataStore(settings.metadata_url)
     try:
-        with store.run(f"run --layer {layer}" if layer else "run") as run:
+        command = f"run --layer {layer}" if layer else "run"
+        with home_lock(settings.home, command) as lock, store.run(command) as run:
+            lock.write(run.run_id)
             summary = RunSummary(run.run_id)
             if layer in (None, "bronze"):
                 summary.extracted = _extract(

@@ -1,0 +1,80 @@
+"""One run at a time per home.
+
+An exclusive `flock` on `$RETAILNOVA_HOME/run.lock`: the kernel releases it
+when its process ends, `kill -9` included, so a lock left by a killed run is
+simply free again; the file's text (pid, command, run id) only serves the
+message that names the active run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from extract.metadata import utcnow
+
+
+class RunLockedError(Exception):
+    pass
+
+
+def _describe(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another run"
+    run_id = holder.get("run_id") or "starting"
+    return (
+        f"run {run_id} ({holder.get('command', '?')}, pid {holder.get('pid', '?')}, "
+        f"started {holder.get('started_at', '?')})"
+    )
+
+
+@contextmanager
+def home_lock(home: Path, command: str) -> Iterator[HomeLock]:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "run.lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(
+                f"{_describe(path)} is active in {home}; wait for it to finish"
+            ) from None
+        lock = HomeLock(handle, command)
+        lock.write(run_id=None)
+        try:
+            yield lock
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+class HomeLock:
+    def __init__(self, handle, command: str):
+        self.handle = handle
+        self.command = command
+        self.started_at = utcnow().isoformat(timespec="seconds")
+
+    def write(self, run_id: str | None) -> None:
+        """Record who holds the lock, for the message a refused run prints."""
+        self.handle.seek(0)
+        self.handle.truncate(0)
+        self.handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "command": self.command,
+                    "run_id": run_id,
+                    "started_at": self.started_at,
+                }
+            )
+        )
+        self.handle.flush()

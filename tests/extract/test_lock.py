@@ -1,0 +1,67 @@
+"""One run at a time per home, and a killed run's lock is free again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from extract.lock import RunLockedError, home_lock
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from extract.lock import home_lock
+with home_lock(Path(sys.argv[1]), "run") as lock:
+    lock.write("20260101T000000Z-abc123")
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding the home's lock, as a running `retailnova run` does."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "locked"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_second_run_is_refused_naming_the_active_one(tmp_path, holder):
+    with pytest.raises(RunLockedError, match=r"run 20260101T000000Z-abc123 \(run, pid \d+"):
+        with home_lock(tmp_path, "run"):
+            pass
+
+
+def test_the_cli_refuses_at_once_with_exit_code_1(tmp_path, holder):
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "extract.cli", "run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RETAILNOVA_HOME": str(tmp_path)},
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "20260101T000000Z-abc123" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 15  # refused before any JVM starts
+
+
+def test_the_lock_of_a_killed_run_is_free_again(tmp_path, holder):
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+
+    with home_lock(tmp_path, "run") as lock:
+        lock.write("next-run")
+        assert "next-run" in (tmp_path / "run.lock").read_text()
+    assert (tmp_path / "run.lock").read_text() == ""
