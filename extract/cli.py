@@ -197,5 +197,67 @@ def dbt_cmd(settings: Settings, args: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def print_table(rows: list[dict], columns: list[str], empty: str) -> None:
+    """A plain aligned table: readable in a terminal and in CI logs."""
+    if not rows:
+        echo(empty)
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value).splitlines()[0][:120] if str(value) else ""
+
+
+def _store(settings: Settings):
+    from extract.metadata import MetadataStore
+
+    settings.ensure_dirs()
+    return MetadataStore(settings.metadata_url)
+
+
+@main.command("runs")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_obj
+def runs_cmd(settings: Settings, limit: int) -> None:
+    """Recent runs, newest first."""
+    print_table(
+        _store(settings).recent_runs(limit),
+        ["run_id", "command", "status", "started_at", "finished_at", "error_message"],
+        "no runs yet: try `retailnova run`",
+    )
+
+
+@main.command("errors")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_obj
+def errors_cmd(settings: Settings, limit: int) -> None:
+    """Recent pipeline errors, newest first."""
+    print_table(
+        _store(settings).recent_errors(limit),
+        ["occurred_at", "run_id", "step", "error_type", "message"],
+        "no errors recorded",
+    )
+
+
+@main.command("watermarks")
+@click.pass_obj
+def watermarks_cmd(settings: Settings) -> None:
+    """The extraction watermark of each source table."""
+    print_table(
+        _store(settings).watermarks(),
+        ["table_name", "watermark", "run_id", "updated_at"],
+        "no watermarks yet: nothing has been extracted",
+    )
+
+
 if __name__ == "__main__":
     main()

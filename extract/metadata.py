@@ -195,3 +195,21 @@ class MetadataStore:
                 .order_by(pipeline_executions.c.execution_id)
             )
             return [dict(r._mapping) for r in rows]
+
+    def recent(self, table: Table, order_by: Column, limit: int) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).order_by(order_by.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def recent_runs(self, limit: int = 20) -> list[dict]:
+        return self.recent(pipeline_runs, pipeline_runs.c.started_at, limit)
+
+    def recent_errors(self, limit: int = 20) -> list[dict]:
+        return self.recent(pipeline_errors, pipeline_errors.c.error_id, limit)
+
+    def watermarks(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(pipeline_watermarks).order_by(pipeline_watermarks.c.table_name)
+            )
+            return [dict(r._mapping) for r in rows]
