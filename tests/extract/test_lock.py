@@ -36,9 +36,9 @@ def holder(tmp_path):
 
 
 def test_a_second_run_is_refused_naming_the_active_one(tmp_path, holder):
-    with pytest.raises(RunLockedError, match=r"run 20260101T000000Z-abc123 \(run, pid \d+"):
-        with home_lock(tmp_path, "run"):
-            pass
+    expected = r"run 20260101T000000Z-abc123 \(run, pid \d+"
+    with pytest.raises(RunLockedError, match=expected), home_lock(tmp_path, "run"):
+        pass
 
 
 def test_the_cli_refuses_at_once_with_exit_code_1(tmp_path, holder):
