@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from extract.jdbc import JdbcSource, describe, jdbc_source, redact
 from extract.metadata import MetadataStore
+from extract.retry import retrying
 from extract.settings import Settings
 from extract.source import schema
 from extract.spark import ensure_schema
@@ -91,13 +92,29 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def check_source(engine: Engine, source: JdbcSource, tables: Sequence[str]) -> None:
-    """Fail fast, before Spark starts, on an unreachable source or a missing table."""
+def check_source(
+    engine: Engine,
+    source: JdbcSource,
+    tables: Sequence[str],
+    attempts: int = 1,
+    on_retry: Callable[[str], None] = lambda msg: None,
+) -> None:
+    """Fail fast, before Spark starts, on an unreachable source or a missing table;
+    a refused or timed-out connection is retried `attempts` times in all."""
     schema_name = getattr(source, "schema", None)
-    try:
+
+    def missing_tables() -> list[str]:
         with engine.connect() as conn:
             inspector = inspect(conn)
-            missing = [t for t in tables if not inspector.has_table(t, schema=schema_name)]
+            return [t for t in tables if not inspector.has_table(t, schema=schema_name)]
+
+    try:
+        missing = retrying(
+            missing_tables,
+            what=f"connecting to {describe(source.url)}",
+            attempts=attempts,
+            on_retry=lambda msg: on_retry(redact(msg, source.url)),
+        )
     except DBAPIError as exc:
         raise ExtractError(
             f"cannot connect to the source, {describe(source.url)}: "
@@ -173,7 +190,6 @@ class Extractor:
         names = list(tables or schema.TABLE_NAMES)
         for name in names:
             schema.table_by_name(name)
-        check_source(self.engine, self.source, names)
         ensure_schema(self.spark, self.settings, "bronze")
         return [self.extract_table(run_id, name) for name in names]
 
@@ -182,14 +198,27 @@ class Extractor:
         watermark = self.store.get_watermark(table)
         result = TableResult(table, watermark_before=watermark, watermark_after=watermark)
         execution_id = self.store.start_execution(run_id, "bronze", table, watermark)
+
+        def on_retry(message: str) -> None:
+            message = redact(f"[{table}] {message}", self.source.url)
+            self.progress(message)
+            self.store.record_error(run_id, f"bronze:{table}", "Retry", message)
+
         try:
-            self._extract(run_id, table, execution_id, result)
+            # Safe to repeat: versions already in Bronze are skipped, and the
+            # watermark only moves after a commit.
+            retrying(
+                lambda: self._extract(run_id, table, execution_id, result),
+                what="the extraction",
+                attempts=self.settings.retry_attempts,
+                on_retry=on_retry,
+            )
             result.status = "SUCCESS"
         except Exception as exc:
             result.status = "FAILED"
             message = exc if isinstance(exc, ExtractError) else f"[{table}] {first_line(exc)}"
             result.error = redact(str(message), self.source.url, self.settings.metadata_url)
-            self.store.record_error(run_id, f"bronze:{table}", exc, result.error)
+            self.store.record_error(run_id, f"bronze:{table}", type(exc).__name__, result.error)
         result.seconds = time.monotonic() - started
         self.progress(format_result(result))
         self.store.finish_execution(

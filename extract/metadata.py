@@ -156,13 +156,14 @@ class MetadataStore:
                 .values(status=status, finished_at=utcnow(), **values)
             )
 
-    def record_error(self, run_id: str, step: str, error: BaseException, message: str) -> None:
+    def record_error(self, run_id: str, step: str, error_type: str, message: str) -> None:
+        """An error, or a retry (error_type "Retry"), of one step of a run."""
         with self.engine.begin() as conn:
             conn.execute(
                 insert(pipeline_errors).values(
                     run_id=run_id,
                     step=step,
-                    error_type=type(error).__name__,
+                    error_type=error_type,
                     message=message,
                     occurred_at=utcnow(),
                 )

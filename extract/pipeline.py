@@ -39,7 +39,14 @@ def _extract(
 
     source_engine = create_engine(settings.source_url)
     try:
-        check_source(source_engine, jdbc_source(source_engine.url), names)
+        # Before the JVM starts: a wrong URL should cost a second, not twenty.
+        check_source(
+            source_engine,
+            jdbc_source(source_engine.url),
+            names,
+            attempts=settings.retry_attempts,
+            on_retry=progress,
+        )
         started = time.monotonic()
         progress(f"run {run.run_id}: extracting {', '.join(names)}")
         extractor = Extractor(settings, get_spark(settings), store, source_engine, progress)
@@ -67,12 +74,6 @@ def extract(
     for name in names:
         schema.table_by_name(name)
     settings.ensure_dirs()
-    # Checked before the JVM starts: a wrong URL should cost a second, not twenty.
-    engine = create_engine(settings.source_url)
-    try:
-        check_source(engine, jdbc_source(engine.url), names)
-    finally:
-        engine.dispose()
     store = MetadataStore(settings.metadata_url)
     try:
         with home_lock(settings.home, "extract") as lock, store.run("extract", run_id) as run:

@@ -30,6 +30,7 @@ class Settings:
     pii_pepper: str | None = field(repr=False)
     jar_cache: Path
     extract_lag_seconds: int
+    retry_attempts: int
     spark_master: str
     spark_driver_memory: str
 
@@ -95,6 +96,9 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
     memory = get("RETAILNOVA_SPARK_DRIVER_MEMORY", "4g")
     if not _MEMORY.match(memory):
         raise SettingsError(f"RETAILNOVA_SPARK_DRIVER_MEMORY must look like 4g, got {memory!r}")
+    attempts = _int("RETAILNOVA_RETRY_ATTEMPTS", get("RETAILNOVA_RETRY_ATTEMPTS", "4"))
+    if attempts < 1:
+        raise SettingsError("RETAILNOVA_RETRY_ATTEMPTS must be at least 1")
     lag = _int("RETAILNOVA_EXTRACT_LAG_SECONDS", get("RETAILNOVA_EXTRACT_LAG_SECONDS", "300"))
     if lag < 0:
         raise SettingsError("RETAILNOVA_EXTRACT_LAG_SECONDS must not be negative")
@@ -115,6 +119,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
             get("RETAILNOVA_JAR_CACHE", str(Path.home() / ".cache" / "retailnova" / "jars"))
         ).expanduser(),
         extract_lag_seconds=lag,
+        retry_attempts=attempts,
         spark_master=get("RETAILNOVA_SPARK_MASTER", "local[2]"),
         spark_driver_memory=memory,
     )

@@ -25,7 +25,7 @@ def test_runs_errors_and_watermarks_are_listed(tmp_path):
     try:
         with store.run("extract", "run-1") as run:
             store.set_watermark("customers", datetime(2026, 6, 30, 12, 0, 0, 5), run.run_id)
-            store.record_error(run.run_id, "bronze:products", ValueError("x"), "bad products")
+            store.record_error(run.run_id, "bronze:products", "ValueError", "bad products")
             run.fail("extraction failed for products")
     finally:
         store.dispose()

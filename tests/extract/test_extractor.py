@@ -3,9 +3,13 @@ JDBC reader, Delta Lake on disk, the SQLite metadata store."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -338,3 +342,62 @@ def test_wrong_postgres_credentials_are_one_line_without_the_password(tmp_path):
     assert f"{url.host}:{url.port}" in result.stderr
     assert "RETAILNOVA_SOURCE_URL" in result.stderr
     assert "Wr0ngPassw0rd" not in result.stderr + result.stdout
+
+
+class DelayedProxy:
+    """A TCP forwarder to PostgreSQL that starts listening only after a delay:
+    a source that refuses connections for a while, then comes back."""
+
+    def __init__(self, target_port: int, delay: float):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.target_port = target_port
+        self.delay = delay
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        time.sleep(self.delay)
+        server = socket.create_server(("127.0.0.1", self.port))
+        server.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+        server.close()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+@pytest.mark.postgres
+def test_a_source_refusing_connections_for_a_while_is_retried(catalog, tmp_path, pg_url):
+    engine = create_engine(pg_url)
+    init_source(engine, scale=SCALE, seed=7, as_of=AS_OF)
+    engine.dispose()
+    proxy = DelayedProxy(pg_url.port, delay=1.5)
+    proxied = pg_url.set(host="127.0.0.1", port=proxy.port)
+    settings = make_settings(
+        tmp_path / "home", RETAILNOVA_SOURCE_URL=proxied.render_as_string(hide_password=False)
+    )
+    messages: list[str] = []
+    try:
+        results = extract(settings, ["stores"], progress=messages.append)
+    finally:
+        proxy.stopped.set()
+
+    assert results[0].status == "SUCCESS" and results[0].rows_written == 5
+    retries = [m for m in messages if m.startswith("retry ")]
+    assert retries and "Connection refused" in retries[0]
+    assert pg_url.password not in " ".join(messages)
