@@ -177,6 +177,9 @@ def run_cmd(settings: Settings, layer: str | None, full_refresh: bool) -> None:
     from extract.pipeline import run
 
     summary = run(settings, layer=layer, full_refresh=full_refresh, progress=echo)
+    echo(f"run took {summary.run.duration_seconds:.1f}s")
+    if summary.run.sla_breached:
+        echo(f"SLA BREACHED: longer than RETAILNOVA_RUN_SLA_MINUTES={settings.run_sla_minutes:g}")
     if not summary.ok:
         echo(f"run {summary.run_id} FAILED: {', '.join(summary.failed)}")
         sys.exit(1)

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -24,7 +26,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL
@@ -40,6 +44,9 @@ pipeline_runs = Table(
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Column("error_message", Text),
+    Column("duration_seconds", Float),
+    # Set when the run took longer than RETAILNOVA_RUN_SLA_MINUTES.
+    Column("sla_breached", Boolean),
 )
 
 pipeline_executions = Table(
@@ -81,6 +88,29 @@ pipeline_watermarks = Table(
 )
 
 
+def migrate(engine: Engine) -> list[str]:
+    """Create missing tables, then add missing columns: the store's schema only
+    ever grows, by nullable columns, so an old store upgrades in place on the
+    first run of a newer release, on SQLite and PostgreSQL alike."""
+    metadata.create_all(engine)
+    added = []
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(f"cannot add NOT NULL column {table.name}.{column.name}")
+                column_type = column.type.compile(dialect=engine.dialect)
+                conn.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}')
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -92,7 +122,11 @@ def new_run_id() -> str:
 @dataclass
 class Run:
     run_id: str
+    started_at: datetime
+    sla_seconds: float | None = None
     error: str | None = None
+    duration_seconds: float | None = None
+    sla_breached: bool | None = None
 
     def fail(self, message: str) -> None:
         """Mark the run failed without raising: its steps' results still count."""
@@ -102,34 +136,46 @@ class Run:
 class MetadataStore:
     def __init__(self, url: URL | str):
         self.engine: Engine = create_engine(url, future=True)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def run(self, command: str, run_id: str | None = None) -> Iterator[Run]:
+    def run(
+        self, command: str, run_id: str | None = None, sla_seconds: float | None = None
+    ) -> Iterator[Run]:
         """Record a run from start to end; an exception is stored, then re-raised."""
-        run = Run(run_id or new_run_id())
+        run = Run(run_id or new_run_id(), started_at=utcnow(), sla_seconds=sla_seconds)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(pipeline_runs).values(
-                    run_id=run.run_id, command=command, status="RUNNING", started_at=utcnow()
+                    run_id=run.run_id, command=command, status="RUNNING", started_at=run.started_at
                 )
             )
         try:
             yield run
         except BaseException as exc:
-            self._finish_run(run.run_id, "FAILED", f"{type(exc).__name__}: {exc}")
+            self._finish_run(run, "FAILED", f"{type(exc).__name__}: {exc}")
             raise
-        self._finish_run(run.run_id, "FAILED" if run.error else "SUCCESS", run.error)
+        self._finish_run(run, "FAILED" if run.error else "SUCCESS", run.error)
 
-    def _finish_run(self, run_id: str, status: str, error: str | None) -> None:
+    def _finish_run(self, run: Run, status: str, error: str | None) -> None:
+        finished = utcnow()
+        run.duration_seconds = (finished - run.started_at).total_seconds()
+        if run.sla_seconds is not None:
+            run.sla_breached = run.duration_seconds > run.sla_seconds
         with self.engine.begin() as conn:
             conn.execute(
                 update(pipeline_runs)
-                .where(pipeline_runs.c.run_id == run_id)
-                .values(status=status, finished_at=utcnow(), error_message=error)
+                .where(pipeline_runs.c.run_id == run.run_id)
+                .values(
+                    status=status,
+                    finished_at=finished,
+                    error_message=error,
+                    duration_seconds=run.duration_seconds,
+                    sla_breached=run.sla_breached,
+                )
             )
 
     def start_execution(

@@ -22,7 +22,7 @@ Progress = Callable[[str], None]
 
 @dataclass
 class RunSummary:
-    run_id: str
+    run: Run
     extracted: list[TableResult] = field(default_factory=list)
     nodes: list[NodeResult] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -30,6 +30,10 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
 
 
 def _extract(
@@ -131,9 +135,10 @@ def run(
     store = MetadataStore(settings.metadata_url)
     try:
         command = f"run --layer {layer}" if layer else "run"
-        with home_lock(settings.home, command) as lock, store.run(command) as run:
+        sla = settings.run_sla_minutes * 60
+        with home_lock(settings.home, command) as lock, store.run(command, None, sla) as run:
             lock.write(run.run_id)
-            summary = RunSummary(run.run_id)
+            summary = RunSummary(run)
             if layer in (None, "bronze"):
                 summary.extracted = _extract(
                     settings, store, run, list(schema.TABLE_NAMES), progress

@@ -31,6 +31,7 @@ class Settings:
     jar_cache: Path
     extract_lag_seconds: int
     retry_attempts: int
+    run_sla_minutes: float
     spark_master: str
     spark_driver_memory: str
 
@@ -99,6 +100,10 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
     attempts = _int("RETAILNOVA_RETRY_ATTEMPTS", get("RETAILNOVA_RETRY_ATTEMPTS", "4"))
     if attempts < 1:
         raise SettingsError("RETAILNOVA_RETRY_ATTEMPTS must be at least 1")
+    try:
+        sla = float(get("RETAILNOVA_RUN_SLA_MINUTES", "60"))
+    except ValueError:
+        raise SettingsError("RETAILNOVA_RUN_SLA_MINUTES must be a number of minutes") from None
     lag = _int("RETAILNOVA_EXTRACT_LAG_SECONDS", get("RETAILNOVA_EXTRACT_LAG_SECONDS", "300"))
     if lag < 0:
         raise SettingsError("RETAILNOVA_EXTRACT_LAG_SECONDS must not be negative")
@@ -120,6 +125,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         ).expanduser(),
         extract_lag_seconds=lag,
         retry_attempts=attempts,
+        run_sla_minutes=sla,
         spark_master=get("RETAILNOVA_SPARK_MASTER", "local[2]"),
         spark_driver_memory=memory,
     )
