@@ -262,5 +262,21 @@ def watermarks_cmd(settings: Settings) -> None:
     )
 
 
+@main.command("status")
+@click.pass_obj
+def status_cmd(settings: Settings) -> None:
+    """Each configured service and whether it answers: source, metadata store,
+    lake, Thrift server. Exit code 1 if a service the target needs is down."""
+    from extract.status import checks
+
+    results = checks(settings)
+    for check in results:
+        mark = "ok  " if check.ok else "DOWN"
+        echo(f"  {mark} {check.service:<15} {check.target:<45} {check.detail}")
+    needed = [c for c in results if c.service != "thrift server" or settings.target == "thrift"]
+    if not all(c.ok for c in needed):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -32,6 +32,8 @@ class Settings:
     extract_lag_seconds: int
     retry_attempts: int
     run_sla_minutes: float
+    thrift_host: str
+    thrift_port: int
     spark_master: str
     spark_driver_memory: str
 
@@ -126,6 +128,8 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         extract_lag_seconds=lag,
         retry_attempts=attempts,
         run_sla_minutes=sla,
+        thrift_host=get("RETAILNOVA_THRIFT_HOST", "127.0.0.1"),
+        thrift_port=_int("RETAILNOVA_THRIFT_PORT", get("RETAILNOVA_THRIFT_PORT", "10000")),
         spark_master=get("RETAILNOVA_SPARK_MASTER", "local[2]"),
         spark_driver_memory=memory,
     )

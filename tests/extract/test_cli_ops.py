@@ -45,3 +45,22 @@ def test_runs_errors_and_watermarks_are_listed(tmp_path):
     assert "bronze:products" in errors and "ValueError" in errors and "bad products" in errors
     marks = invoke(tmp_path, "watermarks").output
     assert "customers" in marks and "2026-06-30 12:00:00" in marks
+
+
+def test_status_reports_each_service_and_fails_when_the_source_is_down(tmp_path):
+    up = invoke(tmp_path, "status")
+    assert up.exit_code == 0, up.output
+    assert "ok   source" in up.output and "ok   metadata store" in up.output
+    assert "lake" in up.output and "thrift server" in up.output
+
+    down = CliRunner().invoke(
+        main,
+        ["status"],
+        env={
+            "RETAILNOVA_HOME": str(tmp_path),
+            "RETAILNOVA_SOURCE_URL": "postgresql://etl:S3cretPw@127.0.0.1:9/oltp",
+        },
+    )
+    assert down.exit_code == 1
+    assert "DOWN source" in down.output and "127.0.0.1:9" in down.output
+    assert "S3cretPw" not in down.output
