@@ -262,6 +262,64 @@ def watermarks_cmd(settings: Settings) -> None:
     )
 
 
+@main.group()
+def dq() -> None:
+    """Data quality: the rules table (seeds/dq_rules.csv) and its results."""
+
+
+@dq.command("generate")
+@click.option("--check", is_flag=True, help="Exit 1 if tests/dq/ is stale; write nothing.")
+def dq_generate(check: bool) -> None:
+    """Write one dbt test per active rule into tests/dq/."""
+    from extract.dq import generate
+
+    changed = generate(check=check)
+    if check and changed:
+        echo(f"tests/dq is stale ({', '.join(changed)}): run `retailnova dq generate`")
+        sys.exit(1)
+    echo(f"{len(changed)} file(s) {'differ' if check else 'written'}")
+
+
+@dq.command("report")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per rule.")
+@click.pass_obj
+def dq_report(settings: Settings, as_json: bool) -> None:
+    """The latest run's data-quality results and the summary line."""
+    import json
+
+    from extract.dq import RuleResult, summary_line
+
+    rows = _store(settings).latest_quality()
+    if as_json:
+        echo(json.dumps(rows, default=str, indent=2))
+        return
+    print_table(
+        rows,
+        [
+            "rule_name",
+            "severity",
+            "status",
+            "target_table",
+            "target_column",
+            "checked_rows",
+            "failing_rows",
+            "pass_rate",
+        ],
+        "no data-quality results yet: run `retailnova run`",
+    )
+    if rows:
+        fields = (
+            "rule_name",
+            "target_table",
+            "target_column",
+            "severity",
+            "status",
+            "checked_rows",
+            "failing_rows",
+        )
+        echo(summary_line([RuleResult(**{k: r[k] for k in fields}) for r in rows]))
+
+
 @main.command("status")
 @click.pass_obj
 def status_cmd(settings: Settings) -> None:

@@ -7,6 +7,7 @@ Bronze commit succeeded.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,37 @@ pipeline_watermarks = Table(
     Column("watermark", DateTime, nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("updated_at", DateTime, nullable=False),
+)
+
+
+data_quality_rules = Table(
+    "data_quality_rules",
+    metadata,
+    Column("rule_name", String(128), primary_key=True),
+    Column("target_table", String(128), nullable=False),
+    Column("target_column", String(128)),
+    Column("rule_type", String(32), nullable=False),
+    Column("parameters", Text),  # JSON
+    Column("severity", String(16), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("description", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+data_quality_log = Table(
+    "data_quality_log",
+    metadata,
+    Column("log_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("rule_name", String(128), nullable=False),
+    Column("target_table", String(128), nullable=False),
+    Column("target_column", String(128)),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # PASS, WARNING, FAIL, ERROR
+    Column("checked_rows", Integer),
+    Column("failing_rows", Integer),
+    Column("pass_rate", Float),
+    Column("evaluated_at", DateTime, nullable=False),
 )
 
 
@@ -258,5 +290,70 @@ class MetadataStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(pipeline_watermarks).order_by(pipeline_watermarks.c.table_name)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def sync_rules(self, rules: list) -> None:
+        """The rules table as of this run (seeds/dq_rules.csv is the source of truth)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(data_quality_rules.delete())
+            if rules:
+                conn.execute(
+                    insert(data_quality_rules),
+                    [
+                        {
+                            "rule_name": r.rule_name,
+                            "target_table": r.target_table,
+                            "target_column": r.target_column,
+                            "rule_type": r.rule_type,
+                            "parameters": json.dumps(r.params, sort_keys=True),
+                            "severity": r.severity,
+                            "is_active": r.is_active,
+                            "description": r.description,
+                            "updated_at": now,
+                        }
+                        for r in rules
+                    ],
+                )
+
+    def log_quality(self, run_id: str, results: list) -> None:
+        now = utcnow()
+        if not results:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(data_quality_log),
+                [
+                    {
+                        "run_id": run_id,
+                        "rule_name": r.rule_name,
+                        "target_table": r.target_table,
+                        "target_column": r.target_column,
+                        "severity": r.severity,
+                        "status": r.status,
+                        "checked_rows": r.checked_rows,
+                        "failing_rows": r.failing_rows,
+                        "pass_rate": r.pass_rate,
+                        "evaluated_at": now,
+                    }
+                    for r in results
+                ],
+            )
+
+    def latest_quality(self) -> list[dict]:
+        """The data-quality results of the newest run that has any."""
+        with self.engine.connect() as conn:
+            latest = conn.execute(
+                select(data_quality_log.c.run_id)
+                .order_by(data_quality_log.c.log_id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if latest is None:
+                return []
+            rows = conn.execute(
+                select(data_quality_log)
+                .where(data_quality_log.c.run_id == latest)
+                .order_by(data_quality_log.c.log_id)
             )
             return [dict(r._mapping) for r in rows]

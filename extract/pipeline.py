@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import create_engine
 
+from extract import dq
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
 from extract.lock import home_lock
@@ -25,7 +26,15 @@ class RunSummary:
     run: Run
     extracted: list[TableResult] = field(default_factory=list)
     nodes: list[NodeResult] = field(default_factory=list)
+    quality: list = field(default_factory=list)  # dq.RuleResult, one per rule
     failed: list[str] = field(default_factory=list)
+
+    @property
+    def blocked_by_quality(self) -> list[str]:
+        """CRITICAL rules that failed: dbt skipped what depends on their tables."""
+        return [
+            r.rule_name for r in self.quality if r.severity == "CRITICAL" and r.status == "FAIL"
+        ]
 
     @property
     def ok(self) -> bool:
@@ -92,6 +101,19 @@ def _count_rows(spark, nodes: list[NodeResult]) -> None:
         if node.relation and node.status == "success" and node.materialized != "view":
             # Delta answers count(*) from its log statistics.
             node.rows = spark.table(node.relation).count()
+
+
+def _record_quality(spark, store: MetadataStore, run_id: str, nodes: list[NodeResult]) -> list:
+    """The rules table into the store, and one log row per rule whose target
+    this run built or whose test it ran."""
+    rules = dq.load_rules()
+    store.sync_rules(rules)
+    relations = {n.name: n.relation for n in nodes if n.relation}
+    tests = {n.name for n in nodes if n.resource_type == "test"}
+    in_scope = [r for r in rules if r.target_table in relations or r.rule_name in tests]
+    results = dq.evaluate(in_scope, nodes, lambda table: spark.table(relations[table]).count())
+    store.log_quality(run_id, results)
+    return results
 
 
 def format_node(node: NodeResult) -> str:

@@ -39,6 +39,7 @@ class NodeResult:
     seconds: float
     message: str | None = None
     rows: int | None = None
+    failures: int | None = None  # failing rows of a test
 
 
 def dbt_args(
@@ -67,6 +68,25 @@ def dbt_args(
     return args
 
 
+def ensure_packages(settings: Settings) -> None:
+    """`dbt deps` when a package of packages.yml is not installed (all are
+    local, so this needs no network)."""
+    from dbt.cli.main import dbtRunner
+
+    if (PROJECT_DIR / "dbt_packages" / "spark_expectations").exists():
+        return
+    deps = [
+        "deps",
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR / "profiles"),
+        "--log-path", str(settings.logs),
+        "--quiet",
+    ]  # fmt: skip
+    outcome = dbtRunner().invoke(deps)
+    if not outcome.success:
+        raise TransformError(f"dbt deps failed: {outcome.exception}")
+
+
 def passthrough(settings: Settings, args: list[str], *, run_id: str) -> bool:
     """Any dbt command, with the project's paths and the run's Spark session."""
     from dbt.cli.main import dbtRunner
@@ -74,6 +94,8 @@ def passthrough(settings: Settings, args: list[str], *, run_id: str) -> bool:
     if not args:
         raise TransformError("name a dbt command, e.g. `retailnova dbt build -s fact_sales`")
     command, rest = args[0], args[1:]
+    if command != "deps":
+        ensure_packages(settings)
     outcome = dbtRunner().invoke([*dbt_args(settings, command, run_id=run_id), *rest])
     if outcome.exception is not None:
         raise TransformError(f"dbt {command}: {outcome.exception}")
@@ -108,6 +130,7 @@ def build(
     from dbt.cli.main import dbtRunner
 
     select = LAYER_SELECTORS[layer] if layer else None
+    ensure_packages(settings)
     runner = dbtRunner(callbacks=[_progress_callback(progress)])
     started = time.monotonic()
     outcome = runner.invoke(
@@ -137,4 +160,5 @@ def _node_result(result) -> NodeResult:
         status=str(result.status),
         seconds=float(result.execution_time or 0.0),
         message=result.message,
+        failures=result.failures,
     )
