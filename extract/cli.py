@@ -200,6 +200,41 @@ def dbt_cmd(settings: Settings, args: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+@main.group()
+def docs() -> None:
+    """The dbt docs site: lineage from source to dashboard."""
+
+
+@docs.command("generate")
+@click.option("--static", is_flag=True, help="Also write the single-file static_index.html.")
+@click.pass_obj
+def docs_generate(settings: Settings, static: bool) -> None:
+    """Build index.html, manifest.json and catalog.json for the current target
+    into $RETAILNOVA_HOME/dbt/target."""
+    from extract.pipeline import dbt
+
+    if not dbt(settings, ["docs", "generate", *(["--static"] if static else [])]):
+        sys.exit(1)
+    echo(f"docs site in {settings.home / 'dbt' / 'target'}")
+
+
+@docs.command("serve")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.pass_obj
+def docs_serve(settings: Settings, port: int) -> None:
+    """Serve the generated docs site on 127.0.0.1."""
+    from dbt.cli.main import dbtRunner
+
+    from extract.transform import dbt_args
+
+    target = settings.home / "dbt" / "target"
+    if not (target / "catalog.json").exists():
+        raise click.ClickException("no docs site yet: run `retailnova docs generate` first")
+    args = dbt_args(settings, "docs", run_id="docs")
+    args.insert(1, "serve")
+    dbtRunner().invoke([*args, "--host", "127.0.0.1", "--port", str(port), "--no-browser"])
+
+
 def print_table(rows: list[dict], columns: list[str], empty: str) -> None:
     """A plain aligned table: readable in a terminal and in CI logs."""
     if not rows:
