@@ -10,7 +10,7 @@ LINT_HOME := $(CURDIR)/.retailnova/lint
 SQLFLUFF := DBT_TARGET_PATH=$(LINT_HOME)/target JAVA_TOOL_OPTIONS=-Dderby.system.home=$(LINT_HOME) \
 	$(VENV)/bin/sqlfluff
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test test-e2e lint format clean
 
 setup: $(STAMP)
 	@$(PY) -m extract.jars
@@ -28,10 +28,15 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check extract tests
 	$(VENV)/bin/ruff format --check extract tests
+	$(RN) dq generate --check
 	$(SQLFLUFF) lint models snapshots analyses tests --processes 1
 
 test: setup lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not e2e"
+
+# The multi-day end-to-end check of every Gold number (about an hour).
+test-e2e: setup
+	$(PY) -m pytest -m e2e tests/e2e
 
 format: setup
 	$(VENV)/bin/ruff check --fix extract tests

@@ -1,0 +1,60 @@
+{#- The SQL that finds email- or phone-shaped values in every string column
+    of a relation (one scan): one row per (column, kind) with its number of
+    hits, no rows when the relation is clean or none. Values are never
+    selected, so a failing test does not print the PII it found. -#}
+{% macro pii_values_query(relation) %}
+    {#- `@` followed by a dotted domain, e.g. "x@mail.gr" or a bare "@mail.gr". -#}
+    {%- set email_pattern = "@[^@ ]+[.][^@ .]+" -%}
+    {#- 8 to 15 digits, optionally led by + and separated by single spaces,
+        dots, dashes or brackets, not touching another letter or digit (so a
+        64-hex hash or an id like 20260630T180000Z does not match) and not
+        shaped like a date (2026-06-30, 30/06/2026). -#}
+    {%- set phone_pattern = (
+        "(?<![0-9A-Za-z])"
+        ~ "(?![0-9]{4}[-/.][0-9]{2}[-/.][0-9]{2})"
+        ~ "(?![0-9]{2}[-/.][0-9]{2}[-/.][0-9]{4})"
+        ~ "[+]?[0-9](?:[ ().-]{0,2}[0-9]){7,14}"
+        ~ "(?![0-9A-Za-z])"
+    ) -%}
+    {%- set string_columns = [] -%}
+    {%- if execute and relation is not none -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- set dtype = column.dtype | lower -%}
+            {%- if dtype == 'string' or dtype.startswith('varchar') or dtype.startswith('char') -%}
+                {%- do string_columns.append(column.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if string_columns | length == 0 %}
+    select
+        cast(null as string) as relation_name,
+        cast(null as string) as column_name,
+        cast(null as string) as pii_kind,
+        cast(0 as bigint) as hits
+    where 1 = 0
+    {%- else %}
+    select
+        '{{ relation }}' as relation_name,
+        column_name,
+        case
+            when column_value rlike '{{ email_pattern }}' then 'email'
+            else 'phone'
+        end as pii_kind,
+        count(*) as hits
+    from (
+        -- One scan: every string column unpivoted to (column_name, column_value).
+        select
+            stack(
+                {{ string_columns | length }},
+                {%- for column_name in string_columns %}
+                '{{ column_name }}', `{{ column_name }}`{{ "," if not loop.last }}
+                {%- endfor %}
+            ) as (column_name, column_value)
+        from {{ relation }}
+    ) as column_values
+    where
+        column_value rlike '{{ email_pattern }}'
+        or column_value rlike '{{ phone_pattern }}'
+    group by 1, 2, 3
+    {%- endif -%}
+{% endmacro %}

@@ -1,0 +1,72 @@
+with
+
+orders as (
+
+    select * from {{ ref('int_orders_cleaned') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_cleaned') }}
+
+),
+
+line_amounts as (
+
+    select
+        order_lines.order_id,
+        -- Net line amount (contract 3), rounded to the cent per line.
+        cast(
+            order_lines.quantity * order_lines.unit_price * (1 - orders.discount_pct / 100)
+            as decimal(18, 2)
+        ) as net_amount
+    from order_lines
+    inner join orders
+        on order_lines.order_id = orders.order_id
+
+),
+
+order_totals as (
+
+    select
+        order_id,
+        cast(count(*) as int) as line_count,
+        cast(sum(net_amount) as decimal(18, 2)) as order_net_amount
+    from line_amounts
+    group by order_id
+
+),
+
+enriched as (
+
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.store_id,
+        orders.order_date,
+        orders.status,
+        orders.payment_method,
+        orders.shipping_cost,
+        orders.discount_pct,
+        orders.created_at,
+        orders.last_modified,
+        coalesce(order_totals.line_count, 0) as line_count,
+        coalesce(order_totals.order_net_amount, 0) as order_net_amount
+    from orders
+    left join order_totals
+        on orders.order_id = order_totals.order_id
+
+),
+
+flagged as (
+
+    select
+        *,
+        order_net_amount > {{ var('suspicious_order_threshold') }} as is_suspicious,
+        status in ('Shipped', 'Delivered') and line_count >= 1 as is_revenue_bearing
+    from enriched
+
+)
+
+select * from flagged

@@ -1,0 +1,200 @@
+{#- Incremental, merged on order_line_id. Each run selects the revenue-bearing
+    lines that (a) changed since the last run (line or order last_modified
+    after the latest one already loaded, minus a lookback for late commits),
+    or (c) are loaded but point to an unknown member, to a member no longer in
+    its dimension, or to a customer version whose validity no longer covers
+    the order date: those are re-resolved, so a late dimension member repairs
+    its facts on the next run. (b) The post-hook deletes the loaded lines that
+    are no longer revenue-bearing (order now Cancelled, Returned, ... or line
+    quarantined): Delta's MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='order_line_id',
+        file_format='delta',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}
+            merge into {{ this }} as fact_sales
+            using (
+                select order_lines.order_line_id
+                from {{ ref('int_order_lines_cleaned') }} as order_lines
+                inner join {{ ref('int_orders_enriched') }} as orders
+                    on order_lines.order_id = orders.order_id
+                where orders.is_revenue_bearing
+            ) as revenue_lines
+                on fact_sales.order_line_id = revenue_lines.order_line_id
+            when not matched by source then delete
+            {% endif %}"
+        ],
+    )
+}}
+
+{%- set lookback_hours = var('fact_sales_lookback_hours', 72) | int -%}
+
+with
+
+int_order_lines_cleaned as (
+
+    select * from {{ ref('int_order_lines_cleaned') }}
+
+),
+
+int_orders_enriched as (
+
+    select * from {{ ref('int_orders_enriched') }}
+
+),
+
+dim_customer as (
+
+    select * from {{ ref('dim_customer') }}
+
+),
+
+dim_product as (
+
+    select * from {{ ref('dim_product') }}
+
+),
+
+dim_store as (
+
+    select * from {{ ref('dim_store') }}
+
+),
+
+existing_facts as (
+
+    {% if is_incremental() %}
+        select
+            order_line_id,
+            customer_key,
+            product_key,
+            store_key,
+            order_date,
+            order_last_modified,
+            line_last_modified
+        from {{ this }}
+    {% else %}
+        select
+            cast(null as int) as order_line_id,
+            cast(null as string) as customer_key,
+            cast(null as string) as product_key,
+            cast(null as string) as store_key,
+            cast(null as timestamp) as order_date,
+            cast(null as timestamp) as order_last_modified,
+            cast(null as timestamp) as line_last_modified
+        where 1 = 0
+    {% endif %}
+
+),
+
+-- On the first build (no facts yet) both watermarks sit at the floor, so
+-- every revenue-bearing line is selected.
+watermarks as (
+
+    select
+        coalesce(
+            max(order_last_modified), cast('1900-01-01 00:00:00' as timestamp)
+        ) - interval {{ lookback_hours }} hours as orders_changed_since,
+        coalesce(
+            max(line_last_modified), cast('1900-01-01 00:00:00' as timestamp)
+        ) - interval {{ lookback_hours }} hours as lines_changed_since
+    from existing_facts
+
+),
+
+facts_to_repair as (
+
+    select existing_facts.order_line_id
+    from existing_facts
+    left join dim_customer
+        on existing_facts.customer_key = dim_customer.customer_key
+    left join dim_product
+        on existing_facts.product_key = dim_product.product_key
+    left join dim_store
+        on existing_facts.store_key = dim_store.store_key
+    where
+        existing_facts.customer_key = {{ unknown_member_key() }}
+        or existing_facts.product_key = {{ unknown_member_key() }}
+        or existing_facts.store_key = {{ unknown_member_key() }}
+        or dim_customer.customer_key is null
+        or dim_product.product_key is null
+        or dim_store.store_key is null
+        or existing_facts.order_date < dim_customer.valid_from
+        or existing_facts.order_date >= dim_customer.valid_to
+
+),
+
+revenue_lines as (
+
+    select
+        int_order_lines_cleaned.order_line_id,
+        int_order_lines_cleaned.order_id,
+        int_order_lines_cleaned.product_id,
+        int_order_lines_cleaned.quantity,
+        int_order_lines_cleaned.unit_price,
+        int_order_lines_cleaned.last_modified as line_last_modified,
+        int_orders_enriched.customer_id,
+        int_orders_enriched.store_id,
+        int_orders_enriched.order_date,
+        int_orders_enriched.discount_pct,
+        int_orders_enriched.last_modified as order_last_modified
+    from int_order_lines_cleaned
+    inner join int_orders_enriched
+        on int_order_lines_cleaned.order_id = int_orders_enriched.order_id
+    cross join watermarks
+    left join facts_to_repair
+        on int_order_lines_cleaned.order_line_id = facts_to_repair.order_line_id
+    where
+        int_orders_enriched.is_revenue_bearing
+        and (
+            int_order_lines_cleaned.last_modified >= watermarks.lines_changed_since
+            or int_orders_enriched.last_modified >= watermarks.orders_changed_since
+            or facts_to_repair.order_line_id is not null
+        )
+
+),
+
+final as (
+
+    select
+        revenue_lines.order_line_id,
+        revenue_lines.order_id,
+        revenue_lines.customer_id,
+        revenue_lines.product_id,
+        revenue_lines.store_id,
+        revenue_lines.order_date,
+        revenue_lines.quantity,
+        revenue_lines.unit_price,
+        revenue_lines.discount_pct,
+        revenue_lines.order_last_modified,
+        revenue_lines.line_last_modified,
+        coalesce(dim_customer.customer_key, {{ unknown_member_key() }}) as customer_key,
+        coalesce(dim_product.product_key, {{ unknown_member_key() }}) as product_key,
+        coalesce(dim_store.store_key, {{ unknown_member_key() }}) as store_key,
+        cast(date_format(revenue_lines.order_date, 'yyyyMMdd') as int) as date_key,
+        -- Net line amount (contract 3), rounded to the cent per line.
+        cast(
+            revenue_lines.quantity
+            * revenue_lines.unit_price
+            * (1 - revenue_lines.discount_pct / 100)
+            as decimal(18, 2)
+        ) as net_amount
+    from revenue_lines
+    -- The customer version valid at order time (SCD2 point-in-time join).
+    left join dim_customer
+        on
+            revenue_lines.customer_id = dim_customer.customer_id
+            and revenue_lines.order_date >= dim_customer.valid_from
+            and revenue_lines.order_date < dim_customer.valid_to
+    left join dim_product
+        on revenue_lines.product_id = dim_product.product_id
+    left join dim_store
+        on revenue_lines.store_id = dim_store.store_id
+
+)
+
+select * from final
