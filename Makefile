@@ -14,6 +14,8 @@ SQLFLUFF := DBT_TARGET_PATH=$(LINT_HOME)/target JAVA_TOOL_OPTIONS=-Dderby.system
 
 setup: $(STAMP)
 	@$(PY) -m extract.jars
+	@test -e dbt_packages/spark_expectations || \
+		$(VENV)/bin/dbt deps --project-dir . --profiles-dir profiles --quiet
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

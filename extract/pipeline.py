@@ -180,7 +180,18 @@ def run(
                 for node in summary.nodes:
                     if node.relation:
                         progress(format_node(node))
-                summary.failed += [n.name for n in summary.nodes if n.status in ("error", "fail")]
+                summary.quality = _record_quality(spark, store, run.run_id, summary.nodes)
+                rules = {r.rule_name for r in summary.quality}
+                # A failing rule is reported by its severity, not as a failed run:
+                # CRITICAL ones already kept dbt from building what depends on them.
+                summary.failed += [
+                    n.name
+                    for n in summary.nodes
+                    if n.status in ("error", "fail") and n.name not in rules
+                ]
+                summary.failed += [r.rule_name for r in summary.quality if r.status == "ERROR"]
+                if summary.quality:
+                    progress(dq.summary_line(summary.quality))
             if summary.failed:
                 run.fail(f"failed: {', '.join(summary.failed)}")
             return summary
