@@ -10,7 +10,7 @@ LINT_HOME := $(CURDIR)/.retailnova/lint
 SQLFLUFF := DBT_TARGET_PATH=$(LINT_HOME)/target JAVA_TOOL_OPTIONS=-Dderby.system.home=$(LINT_HOME) \
 	$(VENV)/bin/sqlfluff
 
-.PHONY: setup demo test test-e2e lint format clean
+.PHONY: setup demo test test-e2e lint format clean run run-bronze run-silver run-gold run-quality
 
 setup: $(STAMP)
 	@$(PY) -m extract.jars
@@ -26,6 +26,19 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(RN) source init --exists-ok
 	$(RN) run
+
+# Shortcuts for the daily job and its layers (see `retailnova --help`).
+run: setup
+	$(RN) run
+run-bronze: setup
+	$(RN) run --layer bronze
+run-silver: setup
+	$(RN) run --layer silver
+run-gold: setup
+	$(RN) run --layer gold
+run-quality: setup
+	$(RN) dbt test --select tag:dq
+	$(RN) dq report
 
 lint: setup
 	$(VENV)/bin/ruff check extract tests
