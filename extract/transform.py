@@ -44,15 +44,16 @@ class NodeResult:
 
 def dbt_args(
     settings: Settings,
-    command: str,
+    command: str | list[str],
     *,
     run_id: str,
     select: list[str] | None = None,
     full_refresh: bool = False,
     extra_vars: dict | None = None,
 ) -> list[str]:
+    # A command may have a subcommand (`docs generate`): options follow both.
     args = [
-        command,
+        *([command] if isinstance(command, str) else command),
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR / "profiles"),
         "--target", settings.target,
@@ -62,7 +63,9 @@ def dbt_args(
         "--vars", json.dumps({"run_id": run_id, **(extra_vars or {})}),
     ]  # fmt: skip
     if select:
-        args += ["--select", *select]
+        # Cautious: a layer's build runs only the tests whose every parent is in
+        # the layer, not Gold's tests that merely read a Silver model.
+        args += ["--select", *select, "--indirect-selection", "cautious"]
     if full_refresh:
         args.append("--full-refresh")
     return args
@@ -93,12 +96,13 @@ def passthrough(settings: Settings, args: list[str], *, run_id: str) -> bool:
 
     if not args:
         raise TransformError("name a dbt command, e.g. `retailnova dbt build -s fact_sales`")
-    command, rest = args[0], args[1:]
-    if command != "deps":
+    words = next((i for i, arg in enumerate(args) if arg.startswith("-")), len(args))
+    command, rest = args[:words], args[words:]
+    if command[0] != "deps":
         ensure_packages(settings)
     outcome = dbtRunner().invoke([*dbt_args(settings, command, run_id=run_id), *rest])
     if outcome.exception is not None:
-        raise TransformError(f"dbt {command}: {outcome.exception}")
+        raise TransformError(f"dbt {' '.join(command)}: {outcome.exception}")
     return bool(outcome.success)
 
 
