@@ -20,7 +20,6 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy import types as satypes
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from extract.jdbc import JdbcSource, describe, jdbc_source, redact
@@ -70,20 +69,6 @@ class TableResult:
     new_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
-
-
-def _family(col_type: satypes.TypeEngine) -> str:
-    if isinstance(col_type, satypes.Boolean):
-        return "bool"
-    if isinstance(col_type, satypes.Integer):
-        return "int"
-    if isinstance(col_type, satypes.Numeric):
-        return "decimal"
-    if isinstance(col_type, satypes.DateTime):
-        return "timestamp"
-    if isinstance(col_type, satypes.Date):
-        return "date"
-    return "text"
 
 
 def first_line(error: BaseException) -> str:
@@ -138,7 +123,7 @@ def detect_drift(engine: Engine, source: JdbcSource, table: str) -> list[tuple[s
             reflected = inspect(conn).get_columns(table, schema=getattr(source, "schema", None))
     except NoSuchTableError:
         raise ExtractError(f"source table {table} not found in {describe(source.url)}") from None
-    actual = {c["name"].lower(): _family(c["type"]) for c in reflected}
+    actual = {c["name"].lower(): schema.type_family(c["type"]) for c in reflected}
     expected = schema.source_columns(schema.table_by_name(table))
     missing = [c.name for c in expected if c.name not in actual]
     if missing:

@@ -17,7 +17,6 @@ from extract.settings import Settings
 from extract.source import schema
 from extract.transform import NodeResult
 
-LAYER_CHOICES = ("bronze", "silver", "gold")
 Progress = Callable[[str], None]
 
 
@@ -123,11 +122,11 @@ def format_node(node: NodeResult) -> str:
 
 def prepare_spark(settings: Settings, pepper: str):
     """The run's Spark session, ready for dbt: layers' databases and the pepper."""
-    from extract.spark import ensure_schema, get_spark
+    from extract.spark import LAYERS, ensure_schema, get_spark
 
     spark = get_spark(settings)
     spark.conf.set("spark.retailnova.pii_pepper", pepper)
-    for name in LAYER_CHOICES:
+    for name in LAYERS:
         ensure_schema(spark, settings, name)
     return spark
 

@@ -121,19 +121,29 @@ class SourceColumn:
     family: str  # int, text, decimal, bool, date, timestamp: for drift checks
 
 
-def _spark_type(column: Column) -> tuple[str, str]:
-    col_type = column.type
+def type_family(col_type) -> str:
+    """int, text, decimal, bool, date or timestamp: what drift checks compare."""
     if isinstance(col_type, Boolean):
-        return "BOOLEAN", "bool"
+        return "bool"
     if isinstance(col_type, Integer):
-        return "INT", "int"
+        return "int"
     if isinstance(col_type, Numeric):
-        return f"DECIMAL({col_type.precision},{col_type.scale})", "decimal"
+        return "decimal"
     if isinstance(col_type, DateTime):
-        return "TIMESTAMP", "timestamp"
+        return "timestamp"
     if isinstance(col_type, Date):
-        return "DATE", "date"
-    return "STRING", "text"
+        return "date"
+    return "text"
+
+
+_SPARK_TYPES = {"bool": "BOOLEAN", "int": "INT", "timestamp": "TIMESTAMP", "date": "DATE"}
+
+
+def _spark_type(column: Column) -> tuple[str, str]:
+    family = type_family(column.type)
+    if family == "decimal":
+        return f"DECIMAL({column.type.precision},{column.type.scale})", family
+    return _SPARK_TYPES.get(family, "STRING"), family
 
 
 def source_columns(table: Table) -> list[SourceColumn]:
