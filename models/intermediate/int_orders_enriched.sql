@@ -16,10 +16,12 @@ line_amounts as (
 
     select
         order_lines.order_id,
-        -- Net line amount (contract 3), rounded to the cent per line.
+        -- Net line amount (contract 3), exact: 2-decimal price x 2-decimal
+        -- discount / 100 never needs more than 6 decimals, and totals must be
+        -- sums of exact amounts, rounded once at the end.
         cast(
             order_lines.quantity * order_lines.unit_price * (1 - orders.discount_pct / 100)
-            as decimal(18, 2)
+            as decimal(18, 6)
         ) as net_amount
     from order_lines
     inner join orders
@@ -32,7 +34,7 @@ order_totals as (
     select
         order_id,
         cast(count(*) as int) as line_count,
-        cast(sum(net_amount) as decimal(18, 2)) as order_net_amount
+        cast(sum(net_amount) as decimal(18, 6)) as order_net_amount
     from line_amounts
     group by order_id
 

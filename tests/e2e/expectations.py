@@ -107,10 +107,16 @@ def is_line_kept(line: Line) -> bool:
     return line.quantity is not None and line.quantity > 0
 
 
-def net_amount(quantity: int, unit_price: Decimal, discount_pct: Decimal) -> Decimal:
-    """quantity x unit_price x (1 - discount_pct / 100), exact."""
+def net_amount(
+    quantity: int, unit_price: Decimal, discount_pct: Decimal, scale: int | None = None
+) -> Decimal:
+    """quantity x unit_price x (1 - discount_pct / 100): exact, as contract 3 words it,
+    or rounded half up to `scale` decimals (2: to the cent, line by line)."""
     with decimal.localcontext(_CONTEXT):
-        return Decimal(quantity) * unit_price * (1 - discount_pct / HUNDRED)
+        amount = Decimal(quantity) * unit_price * (1 - discount_pct / HUNDRED)
+    if scale is None:
+        return amount
+    return amount.quantize(Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP)
 
 
 # --- Revenue-bearing lines ------------------------------------------------------------
@@ -130,12 +136,15 @@ class RevenueLine:
     net_amount: Decimal
 
 
-def revenue_lines(orders: Iterable[Order], lines: Iterable[Line]) -> dict[int, RevenueLine]:
+def revenue_lines(
+    orders: Iterable[Order], lines: Iterable[Line], line_scale: int | None = None
+) -> dict[int, RevenueLine]:
     """order_line_id -> the line, for every kept line of a revenue-bearing order.
 
     Revenue-bearing order: current status Shipped or Delivered and at least one
     non-quarantined line. Every kept line of such an order is revenue; a line
-    whose order is not in the source is not.
+    whose order is not in the source is not. line_scale rounds each line's net
+    amount (None: exact, contract 3's wording).
     """
     by_order = {order.order_id: order for order in orders}
     result: dict[int, RevenueLine] = {}
@@ -154,7 +163,7 @@ def revenue_lines(orders: Iterable[Order], lines: Iterable[Line]) -> dict[int, R
             quantity=line.quantity,
             unit_price=line.unit_price,
             discount_pct=discount,
-            net_amount=net_amount(line.quantity, line.unit_price, discount),
+            net_amount=net_amount(line.quantity, line.unit_price, discount, line_scale),
         )
     return result
 
@@ -395,8 +404,11 @@ def from_lines(lines: dict[int, RevenueLine], as_of: date | None = None) -> Expe
     )
 
 
-def from_source(engine: sa.Engine, as_of: date | None = None) -> Expected:
-    return from_lines(revenue_lines(load_orders(engine), load_lines(engine)), as_of)
+def from_source(
+    engine: sa.Engine, as_of: date | None = None, line_scale: int | None = None
+) -> Expected:
+    lines = revenue_lines(load_orders(engine), load_lines(engine), line_scale)
+    return from_lines(lines, as_of)
 
 
 def raw_pii(engine: sa.Engine) -> tuple[set[str], set[str]]:

@@ -98,6 +98,9 @@ def test_net_amount_is_exact_decimal():
     # 3 x 19.99 x (1 - 12.5 / 100) = 52.47375, not rounded here.
     assert ex.net_amount(3, Decimal("19.99"), Decimal("12.50")) == Decimal("52.47375")
     assert ex.net_amount(2, Decimal("10.00"), Decimal("100")) == 0
+    # Rounded line by line when asked: half up, to the cent.
+    assert ex.net_amount(3, Decimal("19.99"), Decimal("12.50"), scale=2) == Decimal("52.47")
+    assert ex.net_amount(1, Decimal("0.05"), Decimal("50"), scale=2) == Decimal("0.03")
 
 
 def test_revenue_lines_apply_status_quantity_and_discount_rules():

@@ -1,12 +1,14 @@
 {#- Incremental, merged on order_line_id. Each run selects the revenue-bearing
     lines that (a) changed since the last run (line or order last_modified
     after the latest one already loaded, minus a lookback for late commits),
-    or (c) are loaded but point to an unknown member, to a member no longer in
-    its dimension, or to a customer version whose validity no longer covers
-    the order date: those are re-resolved, so a late dimension member repairs
-    its facts on the next run. (b) The post-hook deletes the loaded lines that
+    or (c) are loaded but point to the unknown member while the member has
+    arrived, to a key no longer in its dimension, or to a customer version
+    whose validity no longer covers the order date: those are re-resolved, so
+    a late dimension member repairs its facts on the next run. (b) The post-hook deletes the loaded lines that
     are no longer revenue-bearing (order now Cancelled, Returned, ... or line
-    quarantined): Delta's MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE. -#}
+    quarantined), merging their ids with WHEN MATCHED THEN DELETE (Delta's
+    DELETE takes no subquery; this MERGE rewrites only the files that hold a
+    stale line). -#}
 {{
     config(
         materialized='incremental',
@@ -18,14 +20,19 @@
             "{% if is_incremental() %}
             merge into {{ this }} as fact_sales
             using (
-                select order_lines.order_line_id
-                from {{ ref('int_order_lines_cleaned') }} as order_lines
-                inner join {{ ref('int_orders_enriched') }} as orders
-                    on order_lines.order_id = orders.order_id
-                where orders.is_revenue_bearing
-            ) as revenue_lines
-                on fact_sales.order_line_id = revenue_lines.order_line_id
-            when not matched by source then delete
+                select loaded.order_line_id
+                from {{ this }} as loaded
+                left anti join (
+                    select order_lines.order_line_id
+                    from {{ ref('int_order_lines_cleaned') }} as order_lines
+                    inner join {{ ref('int_orders_enriched') }} as orders
+                        on order_lines.order_id = orders.order_id
+                    where orders.is_revenue_bearing
+                ) as revenue_lines
+                    on loaded.order_line_id = revenue_lines.order_line_id
+            ) as stale_lines
+                on fact_sales.order_line_id = stale_lines.order_line_id
+            when matched then delete
             {% endif %}"
         ],
     )
@@ -70,6 +77,9 @@ existing_facts as (
     {% if is_incremental() %}
         select
             order_line_id,
+            customer_id,
+            product_id,
+            store_id,
             customer_key,
             product_key,
             store_key,
@@ -80,6 +90,9 @@ existing_facts as (
     {% else %}
         select
             cast(null as int) as order_line_id,
+            cast(null as int) as customer_id,
+            cast(null as int) as product_id,
+            cast(null as int) as store_id,
             cast(null as string) as customer_key,
             cast(null as string) as product_key,
             cast(null as string) as store_key,
@@ -106,6 +119,16 @@ watermarks as (
 
 ),
 
+known_customers as (
+
+    select distinct customer_id from dim_customer
+
+),
+
+-- Loaded facts whose keys a rebuild would now resolve differently: on the
+-- unknown member while the member has arrived, on a key no longer in its
+-- dimension, or on a customer version that no longer covers the order date.
+-- (A fact whose member is still missing stays as it is.)
 facts_to_repair as (
 
     select existing_facts.order_line_id
@@ -116,15 +139,30 @@ facts_to_repair as (
         on existing_facts.product_key = dim_product.product_key
     left join dim_store
         on existing_facts.store_key = dim_store.store_key
+    left join known_customers
+        on existing_facts.customer_id = known_customers.customer_id
+    left join dim_product as arrived_products
+        on existing_facts.product_id = arrived_products.product_id
+    left join dim_store as arrived_stores
+        on existing_facts.store_id = arrived_stores.store_id
     where
-        existing_facts.customer_key = {{ unknown_member_key() }}
-        or existing_facts.product_key = {{ unknown_member_key() }}
-        or existing_facts.store_key = {{ unknown_member_key() }}
-        or dim_customer.customer_key is null
+        dim_customer.customer_key is null
         or dim_product.product_key is null
         or dim_store.store_key is null
         or existing_facts.order_date < dim_customer.valid_from
         or existing_facts.order_date >= dim_customer.valid_to
+        or (
+            existing_facts.customer_key = {{ unknown_member_key() }}
+            and known_customers.customer_id is not null
+        )
+        or (
+            existing_facts.product_key = {{ unknown_member_key() }}
+            and arrived_products.product_id is not null
+        )
+        or (
+            existing_facts.store_key = {{ unknown_member_key() }}
+            and arrived_stores.store_id is not null
+        )
 
 ),
 
@@ -176,12 +214,14 @@ final as (
         coalesce(dim_product.product_key, {{ unknown_member_key() }}) as product_key,
         coalesce(dim_store.store_key, {{ unknown_member_key() }}) as store_key,
         cast(date_format(revenue_lines.order_date, 'yyyyMMdd') as int) as date_key,
-        -- Net line amount (contract 3), rounded to the cent per line.
+        -- Net line amount (contract 3), exact: 2-decimal price x 2-decimal
+        -- discount / 100 never needs more than 6 decimals, and totals must be
+        -- sums of exact amounts, rounded once at the end.
         cast(
             revenue_lines.quantity
             * revenue_lines.unit_price
             * (1 - revenue_lines.discount_pct / 100)
-            as decimal(18, 2)
+            as decimal(18, 6)
         ) as net_amount
     from revenue_lines
     -- The customer version valid at order time (SCD2 point-in-time join).

@@ -1,6 +1,7 @@
 -- The monthly KPIs add up to fact_sales: revenue and orders over all months,
 -- and the last month's cumulative clv_to_date and repeat_purchase_rate equal
--- the lifetime figures computed directly from the facts.
+-- the lifetime figures computed directly from the facts. Each month's revenue
+-- is rounded to the cent once, so the facts are summed per month first.
 with
 
 agg_monthly_kpis as (
@@ -15,12 +16,23 @@ fact_sales as (
 
 ),
 
+fact_months as (
+
+    select
+        sum(net_amount) as revenue,
+        count(distinct order_id) as order_count
+    from fact_sales
+    group by trunc(order_date, 'MM')
+
+),
+
 fact_totals as (
 
     select
-        sum(net_amount) as total_revenue,
-        count(distinct order_id) as order_count
-    from fact_sales
+        sum(cast(revenue as decimal(18, 2))) as total_revenue,
+        sum(order_count) as order_count,
+        sum(revenue) as exact_revenue
+    from fact_months
 
 ),
 
@@ -48,6 +60,7 @@ lifetime as (
 
     select
         fact_totals.total_revenue,
+        fact_totals.exact_revenue,
         fact_totals.order_count,
         buyer_totals.buyers,
         buyer_totals.repeat_buyers
@@ -73,7 +86,7 @@ final as (
         months.*,
         lifetime.total_revenue as fact_total_revenue,
         lifetime.order_count as fact_order_count,
-        cast(lifetime.total_revenue / lifetime.buyers as decimal(18, 2)) as fact_clv,
+        cast(lifetime.exact_revenue / lifetime.buyers as decimal(18, 2)) as fact_clv,
         cast(
             cast(lifetime.repeat_buyers as decimal(18, 0)) / lifetime.buyers as decimal(9, 6)
         ) as fact_repeat_purchase_rate

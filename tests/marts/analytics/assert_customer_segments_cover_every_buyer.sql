@@ -40,7 +40,7 @@ final as (
     where
         buyers.customer_id is null
         or customer_segments.customer_id is null
-        or buyers.monetary != customer_segments.monetary
+        or cast(buyers.monetary as decimal(18, 2)) != customer_segments.monetary
         or buyers.frequency != customer_segments.frequency
 
 )

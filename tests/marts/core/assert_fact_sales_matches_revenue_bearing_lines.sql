@@ -36,7 +36,7 @@ expected as (
             int_order_lines_cleaned.quantity
             * int_order_lines_cleaned.unit_price
             * (1 - int_orders_enriched.discount_pct / 100)
-            as decimal(18, 2)
+            as decimal(18, 6)
         ) as net_amount
     from int_order_lines_cleaned
     inner join int_orders_enriched
