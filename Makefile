@@ -23,9 +23,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
+# The whole platform on the embedded default: the sample source, a full run,
+# one simulated business day and the incremental run that follows it.
 demo: setup
+	@echo "== 1/4 the sample source (kept if it exists)"
 	$(RN) source init --exists-ok
+	@echo "== 2/4 the daily job: extract, dbt build of Silver and Gold, data quality"
 	$(RN) run
+	@echo "== 3/4 one business day passes in the source"
+	$(RN) source simulate --days 1
+	@echo "== 4/4 the incremental run: only the changed rows, merged into Gold"
+	$(RN) run
+	@echo "== done. The app: $(RN) app   (http://127.0.0.1:8501)"
+	@echo "==       The lineage: $(RN) docs generate && $(RN) docs serve   (http://127.0.0.1:8080)"
 
 # Shortcuts for the daily job and its layers (see `retailnova --help`).
 run: setup
@@ -41,8 +51,8 @@ run-quality: setup
 	$(RN) dq report
 
 lint: setup
-	$(VENV)/bin/ruff check extract tests
-	$(VENV)/bin/ruff format --check extract tests
+	$(VENV)/bin/ruff check extract app tests
+	$(VENV)/bin/ruff format --check extract app tests
 	$(RN) dq generate --check
 	$(SQLFLUFF) lint models snapshots analyses tests --processes 1
 
@@ -54,8 +64,8 @@ test-e2e: setup
 	$(PY) -m pytest -m e2e tests/e2e
 
 format: setup
-	$(VENV)/bin/ruff check --fix extract tests
-	$(VENV)/bin/ruff format extract tests
+	$(VENV)/bin/ruff check --fix extract app tests
+	$(VENV)/bin/ruff format extract app tests
 	$(SQLFLUFF) fix models snapshots analyses tests
 
 clean:

@@ -20,6 +20,8 @@ su postgres -c "$BIN/pg_ctl -D $DATA -l $DATA/server.log -w \
 psql -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -q <<SQL
 CREATE ROLE retailnova LOGIN PASSWORD '$PASSWORD';
 CREATE DATABASE retailnova_test OWNER retailnova;
+-- A Hive metastore shared by the Thrift server and the extractor (tests/extract/test_thrift.py).
+CREATE DATABASE retailnova_metastore OWNER retailnova;
 SQL
 # Password auth from here on, as in production.
 sed -i 's/ trust$/ scram-sha-256/' "$DATA/pg_hba.conf"

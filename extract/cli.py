@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -16,11 +17,14 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (SettingsError,)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
+    from extract.bench import BenchError
+    from extract.erase import EraseError
     from extract.extractor import ExtractError
     from extract.jars import JarsMissingError
     from extract.jdbc import UnsupportedSourceError
     from extract.lock import RunLockedError
     from extract.source.generate import SourceExistsError
+    from extract.thrift import ThriftError
     from extract.transform import TransformError
 
     return (
@@ -31,6 +35,9 @@ def _known_errors() -> tuple[type[Exception], ...]:
         SourceExistsError,
         TransformError,
         RunLockedError,
+        ThriftError,
+        EraseError,
+        BenchError,
     )
 
 
@@ -183,6 +190,13 @@ def run_cmd(settings: Settings, layer: str | None, full_refresh: bool) -> None:
     if not summary.ok:
         echo(f"run {summary.run_id} FAILED: {', '.join(summary.failed)}")
         sys.exit(1)
+    if summary.blocked_by_quality:
+        echo(
+            f"run {summary.run_id} SUCCESS, but CRITICAL data-quality rule(s) failed "
+            f"({', '.join(summary.blocked_by_quality)}): the Gold models that depend on "
+            "them were skipped; fix the source and run again"
+        )
+        sys.exit(2)
     echo(f"run {summary.run_id} SUCCESS")
 
 
@@ -198,6 +212,31 @@ def dbt_cmd(settings: Settings, args: tuple[str, ...]) -> None:
 
     if not dbt(settings, list(args)):
         sys.exit(1)
+
+
+@main.command("slim-ci")
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Production artifacts to compare with (default: the last complete run's).",
+)
+@click.pass_obj
+def slim_ci_cmd(settings: Settings, state: Path | None) -> None:
+    """Build and test only the models changed since the last production build,
+    and their children, into ci_silver / ci_gold; every other parent is read
+    from production (dbt's state:modified+ with --defer)."""
+    from extract.pipeline import format_node, slim_ci
+
+    nodes = slim_ci(settings, state=state, progress=echo)
+    for node in nodes:
+        if node.relation:
+            echo(format_node(node))
+    failed = [n.name for n in nodes if n.status in ("error", "fail")]
+    if failed:
+        echo(f"slim CI FAILED: {', '.join(failed)}")
+        sys.exit(1)
+    echo(f"slim CI passed: {len(nodes)} nodes" if nodes else "slim CI: nothing changed")
 
 
 @main.group()
@@ -232,6 +271,34 @@ def docs_serve(settings: Settings, port: int) -> None:
         raise click.ClickException("no docs site yet: run `retailnova docs generate` first")
     args = dbt_args(settings, ["docs", "serve"], run_id="docs")
     dbtRunner().invoke([*args, "--host", "127.0.0.1", "--port", str(port), "--no-browser"])
+
+
+@main.command("app")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.pass_obj
+def app_cmd(settings: Settings, port: int) -> None:
+    """Start the Streamlit app (app/streamlit_app.py) on 127.0.0.1: Gold and
+    the metadata store of this RETAILNOVA_HOME."""
+    import os
+    from pathlib import Path
+
+    entrypoint = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+    if not entrypoint.is_file():
+        raise click.ClickException(f"no app at {entrypoint}: run from a checkout of the repo")
+    # The app reads the same settings itself; an absolute home keeps it on the
+    # home resolved here, whatever its working directory.
+    env = {**os.environ, "RETAILNOVA_HOME": str(settings.home.resolve())}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(entrypoint),
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # no "Deploy" button: this app runs here
+    ]  # fmt: skip
+    echo(f"RetailNova app on http://127.0.0.1:{port} (Ctrl+C stops it)")
+    # Streamlit replaces this process: signals and the exit code are its own.
+    os.execve(sys.executable, command, env)
 
 
 def print_table(rows: list[dict], columns: list[str], empty: str) -> None:
@@ -285,6 +352,32 @@ def errors_cmd(settings: Settings, limit: int) -> None:
     )
 
 
+@main.command("bench")
+@click.option(
+    "--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True
+)
+@click.option("--days", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option(
+    "--target", type=click.Choice(["local", "thrift"]), default="local", show_default=True
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A fresh home for the bench (default: a new one under $RETAILNOVA_HOME/bench/).",
+)
+@click.pass_obj
+def bench_cmd(settings: Settings, scale: float, days: int, target: str, home: Path | None) -> None:
+    """Measure a full run and D incremental days on a fresh home: wall times,
+    extraction rate against the source's raw export, per-model times, dbt's
+    overhead, peak memory, Gold's files. Prints a table, writes bench.json."""
+    from extract.bench import bench, format_result
+
+    result = bench(settings, scale=scale, days=days, target=target, home=home, progress=echo)
+    for line in format_result(result):
+        echo(line)
+
+
 @main.command("watermarks")
 @click.pass_obj
 def watermarks_cmd(settings: Settings) -> None:
@@ -293,6 +386,88 @@ def watermarks_cmd(settings: Settings) -> None:
         _store(settings).watermarks(),
         ["table_name", "watermark", "run_id", "updated_at"],
         "no watermarks yet: nothing has been extracted",
+    )
+
+
+@main.command("ledger")
+@click.option("--run-id", default=None, help="A run's id (default: the newest run with a ledger).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per table.")
+@click.pass_obj
+def ledger_cmd(settings: Settings, run_id: str | None, as_json: bool) -> None:
+    """A run's reconciliation ledger: per source table, the rows read, landed in
+    Bronze, current in Silver and quarantined, and for sales the source's
+    revenue against fact_sales. Exit code 1 if a difference is unexplained."""
+    import json
+
+    from extract.ledger import format_entry, from_rows, summary_line
+
+    rows = _store(settings).ledger(run_id)
+    if not rows:
+        if run_id:
+            raise click.ClickException(f"no ledger for run {run_id}: see `retailnova runs`")
+        echo("no ledger yet: run `retailnova run`")
+        return
+    entries = from_rows(rows)
+    if as_json:
+        echo(json.dumps(rows, default=str, indent=2))
+    else:
+        echo(f"ledger of run {rows[0]['run_id']}")
+        print_table(
+            rows,
+            [
+                "table_name",
+                "status",
+                "changed_rows",
+                "skipped_rows",
+                "landed_rows",
+                "source_rows",
+                "changed_after",
+                "silver_rows",
+                "quarantined_rows",
+            ],
+            "",
+        )
+        for entry in entries:
+            echo(format_entry(entry))
+        echo(summary_line(entries))
+    if any(e.differences for e in entries):
+        sys.exit(1)
+
+
+@main.command("erase")
+@click.option("--customer-id", type=int, required=True, help="The customer's key in the source.")
+@click.pass_obj
+def erase_cmd(settings: Settings, customer_id: int) -> None:
+    """GDPR erasure: mask one customer's personal data in Bronze, Silver and
+    Gold, purge the old files that still hold it, record an audit row; later
+    runs keep masking it (erase the source's own copy there)."""
+    from extract.erase import erase_customer
+
+    result = erase_customer(settings, customer_id, progress=echo)
+    echo(
+        f"customer {customer_id} erased: {result.rows_affected:,} rows in {len(result.rows)} "
+        f"tables, {result.files_purged:,} files purged, in {result.seconds:.1f}s "
+        f"(audit: gdpr_erasures id {result.erasure_id})"
+    )
+
+
+@main.group()
+def pii() -> None:
+    """The PII pepper (RETAILNOVA_PII_PEPPER) that keys email and phone hashes."""
+
+
+@pii.command("rotate")
+@click.pass_obj
+def pii_rotate_cmd(settings: Settings) -> None:
+    """Rehash Silver and Gold, snapshot history included, with the pepper in
+    RETAILNOVA_PII_PEPPER_NEW (from Bronze's raw values), and purge the files
+    holding old hashes. Then make the new pepper RETAILNOVA_PII_PEPPER."""
+    from extract.pii import rotate
+
+    result = rotate(settings, progress=echo)
+    echo(
+        f"pepper rotated: {result.snapshot_rows:,} snapshot versions rehashed, "
+        f"{len(result.tables)} tables rebuilt or purged, in {result.seconds:.1f}s"
     )
 
 
@@ -352,6 +527,83 @@ def dq_report(settings: Settings, as_json: bool) -> None:
             "failing_rows",
         )
         echo(summary_line([RuleResult(**{k: r[k] for k in fields}) for r in rows]))
+
+
+@main.group()
+def thrift() -> None:
+    """The Spark Thrift Server of the `thrift` target, on
+    RETAILNOVA_THRIFT_HOST:RETAILNOVA_THRIFT_PORT (log and pid file in
+    $RETAILNOVA_HOME/thrift/)."""
+
+
+@thrift.command("start")
+@click.pass_obj
+def thrift_start_cmd(settings: Settings) -> None:
+    """Start the server (same Spark conf, metastore and lake as a run); returns
+    once it accepts connections."""
+    from extract.thrift import thrift_start
+
+    echo(thrift_start(settings).describe())
+
+
+@thrift.command("stop")
+@click.pass_obj
+def thrift_stop_cmd(settings: Settings) -> None:
+    """Stop the server this home started (and only it)."""
+    from extract.thrift import thrift_stop
+
+    echo("thrift server stopped" if thrift_stop(settings) else "thrift server was not running")
+
+
+@thrift.command("status")
+@click.pass_obj
+def thrift_status_cmd(settings: Settings) -> None:
+    """Whether this home's server runs and accepts connections (exit 1 if not)."""
+    from extract.thrift import thrift_status
+
+    state = thrift_status(settings)
+    echo(state.describe())
+    if not (state.running and state.accepting):
+        sys.exit(1)
+
+
+@main.group()
+def cluster() -> None:
+    """A Spark standalone master and worker on this machine, at
+    RETAILNOVA_SPARK_MASTER (spark://127.0.0.1:7077); files in
+    $RETAILNOVA_HOME/cluster/."""
+
+
+@cluster.command("start")
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--memory", default="2g", show_default=True, help="Memory the worker offers.")
+@click.pass_obj
+def cluster_start_cmd(settings: Settings, cores: int, memory: str) -> None:
+    """Start the master and one worker; returns once the worker has registered."""
+    from extract.thrift import cluster_start
+
+    echo(cluster_start(settings, cores=cores, memory=memory).describe())
+
+
+@cluster.command("stop")
+@click.pass_obj
+def cluster_stop_cmd(settings: Settings) -> None:
+    """Stop the worker and the master this home started."""
+    from extract.thrift import cluster_stop
+
+    echo("cluster stopped" if cluster_stop(settings) else "cluster was not running")
+
+
+@cluster.command("status")
+@click.pass_obj
+def cluster_status_cmd(settings: Settings) -> None:
+    """The master, its workers and their cores (exit 1 if no worker is alive)."""
+    from extract.thrift import cluster_status
+
+    state = cluster_status(settings)
+    echo(state.describe())
+    if not state.workers:
+        sys.exit(1)
 
 
 @main.command("status")

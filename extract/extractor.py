@@ -22,12 +22,13 @@ from pyspark.sql import functions as F
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
+from extract.erase import mask_erased
 from extract.jdbc import JdbcSource, describe, jdbc_source, redact
 from extract.metadata import MetadataStore
 from extract.retry import retrying
 from extract.settings import Settings
 from extract.source import schema
-from extract.spark import ensure_schema
+from extract.spark import delta_exists, ensure_schema, lake_table
 
 FETCH_SIZE = 10_000
 ROWS_PER_PARTITION = 250_000
@@ -67,6 +68,9 @@ class TableResult:
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
     new_columns: list[str] = field(default_factory=list)
+    # Source keys older than the lag window that Bronze does not hold: rows
+    # committed too late for any pull to see (a lower bound, see _missed).
+    missed_rows: int = 0
     seconds: float = 0.0
     error: str | None = None
 
@@ -149,7 +153,18 @@ def format_result(result: TableResult) -> str:
     if result.rows_read != result.rows_written:
         skipped = result.rows_read - result.rows_written
         line += f" ({result.rows_read:,} read, {skipped:,} already in bronze)"
-    return line + f" in {result.seconds:.1f}s"
+    line += f" in {result.seconds:.1f}s"
+    if result.missed_rows:
+        line += f"; {missed_warning(result)}"
+    return line
+
+
+def missed_warning(result: TableResult) -> str:
+    return (
+        f"WARNING: {result.missed_rows:,} source row(s) older than the lag window "
+        f"(last_modified before {result.watermark_before} minus the lag) are not in bronze; "
+        "delete the table's watermark row to re-read it in full"
+    )
 
 
 class Extractor:
@@ -167,9 +182,11 @@ class Extractor:
         self.engine = source_engine
         self.source = jdbc_source(source_engine.url)
         self.progress = progress
+        # Erased customers (`retailnova erase`) are masked before every write.
+        self.erased_ids = store.erased_customer_ids()
 
     def bronze_path(self, table: str) -> str:
-        return (self.settings.lake / "bronze" / table).as_uri()
+        return lake_table(self.settings, "bronze", table)
 
     def run(self, run_id: str, tables: Sequence[str] | None = None) -> list[TableResult]:
         names = list(tables or schema.TABLE_NAMES)
@@ -213,7 +230,11 @@ class Extractor:
             rows_written=result.rows_written,
             watermark_after=result.watermark_after,
             message=result.error
-            or (f"new columns: {', '.join(result.new_columns)}" if result.new_columns else None),
+            or "; ".join(
+                ([f"new columns: {', '.join(result.new_columns)}"] if result.new_columns else [])
+                + ([missed_warning(result)] if result.missed_rows else [])
+            )
+            or None,
         )
         return result
 
@@ -237,7 +258,7 @@ class Extractor:
             ).first()
             result.rows_read = stats["n"]
             newest = parse_ts(stats["max_lm"]) if stats["max_lm"] else None
-            fresh = self._unseen(read, table, key, lower)
+            fresh = mask_erased(self._unseen(read, table, key, lower), self.erased_ids)
             if fresh is not read:
                 fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
             try:
@@ -255,6 +276,11 @@ class Extractor:
         ):
             self.store.set_watermark(table, newest, run_id)
             result.watermark_after = newest
+        if lower is not None:
+            result.missed_rows = self._missed(table, key, lower)
+            if result.missed_rows:
+                warning = missed_warning(result)
+                self.store.record_error(run_id, f"bronze:{table}", "Warning", warning)
 
     def _predicate(self, lower: datetime | None) -> str:
         if lower is None:
@@ -308,9 +334,36 @@ class Extractor:
                 frame = frame.withColumn(c.name, F.col(c.name).cast(c.spark_type))
         return frame
 
+    def _missed(self, table: str, key: str, lower: datetime) -> int:
+        """Source keys whose current version is older than the lag window, minus
+        Bronze's keys whose newest version is: more in the source means rows
+        were committed with a last_modified no pull will ever read again.
+        Two counts, no row transfer. A lower bound: a late new version of a key
+        Bronze already holds, or a key deleted in the source, goes unseen."""
+        quoted_key = self.source.quote(key)
+        cursor = self.source.quote(schema.CURSOR_COLUMN)
+        with self.engine.connect() as conn:
+            in_source = conn.execute(
+                text(
+                    f"SELECT count(DISTINCT {quoted_key}) FROM {self.source.table_ref(table)} "
+                    f"WHERE {cursor} < {self.source.timestamp_literal(lower)} "
+                    f"AND {quoted_key} IS NOT NULL"
+                )
+            ).scalar_one()
+        if not self._bronze_exists(table):
+            return int(in_source)
+        newest = (
+            self.spark.read.format("delta")
+            .load(self.bronze_path(table))
+            .where(F.col(key).isNotNull())
+            .groupBy(key)
+            .agg(F.max(schema.CURSOR_COLUMN).alias("newest"))
+        )
+        in_bronze = newest.where(F.col("newest") < ts_literal(lower)).count()
+        return max(0, int(in_source) - in_bronze)
+
     def _bronze_exists(self, table: str) -> bool:
-        path = self.settings.lake / "bronze" / table / "_delta_log"
-        return path.is_dir()
+        return delta_exists(self.spark, self.settings, "bronze", table)
 
     def _unseen(self, read: DataFrame, table: str, key: str, lower: datetime | None) -> DataFrame:
         if not self._bronze_exists(table):

@@ -23,6 +23,15 @@ ARTIFACTS: tuple[str, ...] = (
 )
 
 
+# The lake on S3-compatible storage (RETAILNOVA_LAKE_URL=s3a://...): Hadoop's
+# S3A connector for pyspark 3.5.5's Hadoop 3.3.4 and the AWS SDK it was built
+# against. Only sessions whose lake is on s3a load them (the SDK is 280 MB).
+S3_ARTIFACTS: tuple[str, ...] = (
+    "org.apache.hadoop:hadoop-aws:3.3.4",
+    "com.amazonaws:aws-java-sdk-bundle:1.12.262",
+)
+
+
 class JarsMissingError(Exception):
     pass
 
@@ -32,21 +41,22 @@ def jar_name(coordinate: str) -> str:
     return f"{artifact}-{version}.jar"
 
 
-def jar_paths(cache: Path) -> list[Path]:
+def jar_paths(cache: Path, s3: bool = False) -> list[Path]:
     """The cached jars, or a clear error naming what is missing."""
-    paths = [cache / jar_name(c) for c in ARTIFACTS]
+    paths = [cache / jar_name(c) for c in ARTIFACTS + (S3_ARTIFACTS if s3 else ())]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
+        fix = "python -m extract.jars --s3" if s3 else "make setup"
         raise JarsMissingError(
-            f"Spark jars missing from {cache}: {', '.join(missing)}; run `make setup`"
+            f"Spark jars missing from {cache}: {', '.join(missing)}; run `{fix}`"
         )
     return paths
 
 
-def fetch(cache: Path) -> list[Path]:
+def fetch(cache: Path, s3: bool = False) -> list[Path]:
     cache.mkdir(parents=True, exist_ok=True)
     mvn = shutil.which("mvn")
-    for coordinate in ARTIFACTS:
+    for coordinate in ARTIFACTS + (S3_ARTIFACTS if s3 else ()):
         if (cache / jar_name(coordinate)).is_file():
             continue
         if mvn is None:
@@ -63,14 +73,15 @@ def fetch(cache: Path) -> list[Path]:
             ],
             check=True,
         )
-    return jar_paths(cache)
+    return jar_paths(cache, s3)
 
 
 def main() -> None:
     from extract.settings import load_settings
 
     settings = load_settings()
-    paths = fetch(settings.jar_cache)
+    # --s3: also the S3A jars (fetched anyway when the lake is on s3a).
+    paths = fetch(settings.jar_cache, s3="--s3" in sys.argv[1:] or settings.lake_on_s3)
     print(f"{len(paths)} jars ready in {settings.jar_cache}")
 
 

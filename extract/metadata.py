@@ -119,6 +119,51 @@ data_quality_log = Table(
     Column("evaluated_at", DateTime, nullable=False),
 )
 
+# One row per run and source table (extract/ledger.py); a column is null when
+# the run did not build the layer it describes.
+reconciliation_ledger = Table(
+    "reconciliation_ledger",
+    metadata,
+    Column("ledger_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("table_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # BALANCED, UNEXPLAINED
+    Column("watermark", DateTime),
+    Column("changed_rows", Integer),
+    Column("skipped_rows", Integer),
+    Column("landed_rows", Integer),
+    Column("source_rows", Integer),
+    Column("changed_after", Integer),
+    Column("silver_rows", Integer),
+    Column("quarantined_rows", Integer),
+    Column("source_revenue_lines", Integer),
+    # Exact decimals as text: SQLite would keep a float.
+    Column("source_net_amount", String(40)),
+    Column("fact_lines", Integer),
+    Column("fact_net_amount", String(40)),
+    Column("differences", Text),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
+
+# GDPR erasures (extract/erase.py): the audit trail, and the list of erased
+# customers the extractor masks on their way into Bronze, so a source that
+# still holds them never brings them back.
+gdpr_erasures = Table(
+    "gdpr_erasures",
+    metadata,
+    Column("erasure_id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, nullable=False, index=True),
+    Column("requested_by", String(128), nullable=False),  # the OS user
+    Column("status", String(16), nullable=False),  # RUNNING, SUCCESS, FAILED
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("rows_affected", Integer),
+    Column("tables", Text),  # JSON: {"bronze.customers": rows, ...}
+    Column("files_purged", Integer),
+    Column("message", Text),
+)
+
 
 def migrate(engine: Engine) -> list[str]:
     """Create missing tables, then add missing columns: the store's schema only
@@ -141,6 +186,11 @@ def migrate(engine: Engine) -> list[str]:
                 )
                 added.append(f"{table.name}.{column.name}")
     return added
+
+
+def _decimal_text(value) -> str | None:
+    # Fixed-point, never "0E-6".
+    return None if value is None else format(value, "f")
 
 
 def utcnow() -> datetime:
@@ -357,3 +407,84 @@ class MetadataStore:
                 .order_by(data_quality_log.c.log_id)
             )
             return [dict(r._mapping) for r in rows]
+
+    def log_ledger(self, run_id: str, entries: list) -> None:
+        """The run's reconciliation ledger (extract.ledger.LedgerEntry, one per table)."""
+        if not entries:
+            return
+        now = utcnow()
+        amounts = ("source_net_amount", "fact_net_amount")
+        counts = (
+            "changed_rows", "skipped_rows", "landed_rows", "source_rows", "changed_after",
+            "silver_rows", "quarantined_rows", "source_revenue_lines", "fact_lines",
+        )  # fmt: skip
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(reconciliation_ledger),
+                [
+                    {
+                        "run_id": run_id,
+                        "table_name": e.table_name,
+                        "status": e.status,
+                        "watermark": e.watermark,
+                        **{c: getattr(e, c) for c in counts},
+                        **{a: _decimal_text(getattr(e, a)) for a in amounts},
+                        "differences": "; ".join(e.differences) or None,
+                        "recorded_at": now,
+                    }
+                    for e in entries
+                ],
+            )
+
+    def ledger(self, run_id: str | None = None) -> list[dict]:
+        """The ledger of a run, by default of the newest run that has one."""
+        with self.engine.connect() as conn:
+            if run_id is None:
+                run_id = conn.execute(
+                    select(reconciliation_ledger.c.run_id)
+                    .order_by(reconciliation_ledger.c.ledger_id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+            rows = conn.execute(
+                select(reconciliation_ledger)
+                .where(reconciliation_ledger.c.run_id == run_id)
+                .order_by(reconciliation_ledger.c.ledger_id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def start_erasure(self, customer_id: int, requested_by: str) -> int:
+        """Register an erasure before the lake is touched: from here on the
+        extractor masks the customer, even if the erasure itself is cut short."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(gdpr_erasures).values(
+                    customer_id=customer_id,
+                    requested_by=requested_by,
+                    status="RUNNING",
+                    started_at=utcnow(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_erasure(self, erasure_id: int, status: str, **values: object) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(gdpr_erasures)
+                .where(gdpr_erasures.c.erasure_id == erasure_id)
+                .values(status=status, finished_at=utcnow(), **values)
+            )
+
+    def erased_customer_ids(self) -> list[int]:
+        """Every customer ever erased (whatever the outcome of the erasure)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(gdpr_erasures.c.customer_id).distinct().order_by(gdpr_erasures.c.customer_id)
+            )
+            return [r[0] for r in rows]
+
+    def erasures(self, customer_id: int | None = None) -> list[dict]:
+        query = select(gdpr_erasures).order_by(gdpr_erasures.c.erasure_id)
+        if customer_id is not None:
+            query = query.where(gdpr_erasures.c.customer_id == customer_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

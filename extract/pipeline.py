@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import create_engine
 
@@ -13,6 +14,7 @@ from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
 from extract.lock import home_lock
 from extract.metadata import MetadataStore, Run
+from extract.pii import PEPPER_CONF, protect_session
 from extract.settings import Settings
 from extract.source import schema
 from extract.transform import NodeResult
@@ -27,6 +29,7 @@ class RunSummary:
     nodes: list[NodeResult] = field(default_factory=list)
     quality: list = field(default_factory=list)  # dq.RuleResult, one per rule
     failed: list[str] = field(default_factory=list)
+    ledger: list = field(default_factory=list)  # ledger.LedgerEntry, one per source table
 
     @property
     def blocked_by_quality(self) -> list[str]:
@@ -115,6 +118,78 @@ def _record_quality(spark, store: MetadataStore, run_id: str, nodes: list[NodeRe
     return results
 
 
+def layer_lines(summary: RunSummary) -> list[str]:
+    """Per layer: tables, rows and time of this run (Bronze: rows landed by the
+    extractor; Silver and Gold: rows of the tables dbt built), then the tests."""
+    lines = []
+    if summary.extracted:
+        done = [r for r in summary.extracted if r.status == "SUCCESS"]
+        lines.append(
+            f"BRONZE  {len(done)}/{len(summary.extracted)} tables, "
+            f"{sum(r.rows_written for r in done):,} rows landed, "
+            f"{sum(r.seconds for r in summary.extracted):.1f}s"
+        )
+    for layer in ("silver", "gold"):
+        nodes = [n for n in summary.nodes if n.relation and n.relation.split(".")[0] == layer]
+        if not nodes:
+            continue
+        tables = [n for n in nodes if n.materialized != "view"]
+        built = [n for n in tables if n.status == "success"]
+        views = len(nodes) - len(tables)
+        lines.append(
+            f"{layer.upper():<7} {len(built)}/{len(tables)} tables"
+            + (f" (+{views} views)" if views else "")
+            + f", {sum(n.rows or 0 for n in built):,} rows, "
+            f"{sum(n.seconds for n in nodes):.1f}s"
+        )
+    tests = [n for n in summary.nodes if n.resource_type in ("test", "unit_test")]
+    if tests:
+        statuses = [n.status for n in tests]
+        counts = ", ".join(
+            f"{statuses.count(s)} {s}"
+            for s in ("pass", "warn", "fail", "error", "skipped")
+            if statuses.count(s)
+        )
+        lines.append(f"TESTS   {len(tests)} ({counts}), {sum(n.seconds for n in tests):.1f}s")
+    return lines
+
+
+def _record_ledger(
+    settings: Settings, store: MetadataStore, summary: RunSummary, progress: Progress
+) -> None:
+    """The reconciliation ledger of the run, printed and stored. It observes and
+    never fails the run: if it cannot be computed, that is said and stored."""
+    from extract import ledger
+    from extract.spark import get_spark
+
+    progress("ledger: reconciling the source with bronze, silver and gold")
+    started = time.monotonic()
+    try:
+        summary.ledger = ledger.reconcile(
+            get_spark(settings),
+            settings,
+            store,
+            summary.run_id,
+            read={
+                r.table: (r.rows_read, r.rows_written)
+                for r in summary.extracted
+                if r.status == "SUCCESS"
+            },
+            built={
+                n.name: n.relation for n in summary.nodes if n.status == "success" and n.relation
+            },
+        )
+    except Exception as exc:  # reported and stored: the run goes on
+        message = f"LEDGER: could not be computed: {type(exc).__name__}: {exc}"
+        progress(message.splitlines()[0])
+        store.record_error(summary.run_id, "ledger", type(exc).__name__, message)
+        return
+    store.log_ledger(summary.run_id, summary.ledger)
+    for entry in summary.ledger:
+        progress(ledger.format_entry(entry))
+    progress(f"{ledger.summary_line(summary.ledger)} ({time.monotonic() - started:.1f}s)")
+
+
 def format_node(node: NodeResult) -> str:
     rows = f"{node.rows:,} rows" if node.rows is not None else node.status
     return f"[{node.relation}] {rows} ({node.materialized}, {node.seconds:.1f}s)"
@@ -125,7 +200,9 @@ def prepare_spark(settings: Settings, pepper: str):
     from extract.spark import LAYERS, ensure_schema, get_spark
 
     spark = get_spark(settings)
-    spark.conf.set("spark.retailnova.pii_pepper", pepper)
+    spark.conf.set(PEPPER_CONF, pepper)
+    # A failing hash query's error quotes the substituted pepper; dbt logs errors.
+    protect_session(spark, pepper)
     for name in LAYERS:
         ensure_schema(spark, settings, name)
     return spark
@@ -134,10 +211,24 @@ def prepare_spark(settings: Settings, pepper: str):
 def dbt(settings: Settings, args: list[str]) -> bool:
     from extract import transform
     from extract.metadata import new_run_id
+    from extract.thrift import check_thrift_target
 
+    check_thrift_target(settings)
     with home_lock(settings.home, "dbt"):
         prepare_spark(settings, settings.resolve_pepper())
         return transform.passthrough(settings, args, run_id=new_run_id())
+
+
+def slim_ci(
+    settings: Settings, *, state: Path | None = None, progress: Progress = lambda msg: None
+) -> list[NodeResult]:
+    """Build and test only what changed against the last production build."""
+    from extract import transform
+    from extract.metadata import new_run_id
+
+    with home_lock(settings.home, "slim-ci"):
+        prepare_spark(settings, settings.resolve_pepper())
+        return transform.slim_ci(settings, run_id=new_run_id(), state=state, progress=progress)
 
 
 def run(
@@ -149,9 +240,12 @@ def run(
 ) -> RunSummary:
     """The daily job: extract into Bronze, then dbt build Silver and Gold."""
     from extract import transform
+    from extract.thrift import check_thrift_target
 
-    # Before anything is read: prod without a pepper refuses to start.
+    # Before anything is read: prod without a pepper refuses to start, and the
+    # thrift target needs its server and a shared catalog.
     pepper = settings.resolve_pepper()
+    check_thrift_target(settings)
     settings.ensure_dirs()
     store = MetadataStore(settings.metadata_url)
     try:
@@ -188,9 +282,26 @@ def run(
                     for n in summary.nodes
                     if n.status in ("error", "fail") and n.name not in rules
                 ]
-                summary.failed += [r.rule_name for r in summary.quality if r.status == "ERROR"]
-                if summary.quality:
-                    progress(dq.summary_line(summary.quality))
+                # A rule whose test dbt skipped behind a failed CRITICAL rule is
+                # logged ERROR (not evaluated), but it is part of that block
+                # (exit code 2), not a failure of its own.
+                behind_block = (
+                    {n.name for n in summary.nodes if n.status == "skipped"}
+                    if summary.blocked_by_quality
+                    else set()
+                )
+                summary.failed += [
+                    r.rule_name
+                    for r in summary.quality
+                    if r.status == "ERROR" and r.rule_name not in behind_block
+                ]
+            # The summary: per layer, data quality, then the ledger.
+            for line in layer_lines(summary):
+                progress(line)
+            if summary.quality:
+                progress(dq.summary_line(summary.quality))
+            if not [r for r in summary.extracted if r.status != "SUCCESS"]:
+                _record_ledger(settings, store, summary, progress)
             if summary.failed:
                 run.fail(f"failed: {', '.join(summary.failed)}")
             return summary

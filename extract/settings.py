@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +37,30 @@ class Settings:
     thrift_port: int
     spark_master: str
     spark_driver_memory: str
+    # Scale-out (README "Scaling out"): a shared Hive metastore, dbt's threads,
+    # extra Spark conf for every session and the Thrift server.
+    metastore_url: URL | None = field(default=None, repr=False)
+    dbt_threads: int = 1
+    spark_conf_extra: tuple[tuple[str, str], ...] = ()
+    # The lake on S3-compatible storage (s3a://bucket/prefix); None: under the home.
+    lake_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    # `retailnova pii rotate`: the pepper to rehash with (README "PII pepper").
+    pii_pepper_new: str | None = field(default=None, repr=False)
 
     @property
     def lake(self) -> Path:
         return self.home / "lake"
+
+    @property
+    def lake_on_s3(self) -> bool:
+        return self.lake_url is not None
+
+    @property
+    def lake_uri(self) -> str:
+        """The lake as Spark addresses it: file:///... or s3a://..."""
+        return self.lake_url if self.lake_url else self.lake.as_uri()
 
     @property
     def logs(self) -> Path:
@@ -56,14 +77,20 @@ class Settings:
             return self.pii_pepper
         if self.env == "prod":
             raise SettingsError(
-                "RETAILNOVA_PII_PEPPER is not set; a production run refuses to start without it"
+                "RETAILNOVA_PII_PEPPER is not set; a production run refuses to start without it "
+                "(the pepper file generated for development does not count)"
             )
-        pepper_file = Path.home() / ".config" / "retailnova" / "pii_pepper"
+        pepper_file = dev_pepper_file()
         if not pepper_file.exists():
             pepper_file.parent.mkdir(parents=True, exist_ok=True)
             pepper_file.write_text(secrets.token_hex(32))
             pepper_file.chmod(0o600)
         return pepper_file.read_text().strip()
+
+
+def dev_pepper_file() -> Path:
+    """Where dev keeps its generated pepper: the user's home, outside git and the lake."""
+    return Path.home() / ".config" / "retailnova" / "pii_pepper"
 
 
 def _url(name: str, value: str) -> URL:
@@ -132,4 +159,62 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         thrift_port=_int("RETAILNOVA_THRIFT_PORT", get("RETAILNOVA_THRIFT_PORT", "10000")),
         spark_master=get("RETAILNOVA_SPARK_MASTER", "local[2]"),
         spark_driver_memory=memory,
+        metastore_url=_metastore_url(get("RETAILNOVA_METASTORE_URL")),
+        dbt_threads=_threads(get("RETAILNOVA_DBT_THREADS"), get("RETAILNOVA_TARGET", "local")),
+        spark_conf_extra=_spark_conf(get("RETAILNOVA_SPARK_CONF", "")),
+        lake_url=_lake_url(get("RETAILNOVA_LAKE_URL")),
+        s3_endpoint=get("RETAILNOVA_S3_ENDPOINT") or None,
+        s3_region=get("RETAILNOVA_S3_REGION") or "us-east-1",
+        pii_pepper_new=get("RETAILNOVA_PII_PEPPER_NEW") or None,
     )
+
+
+def _metastore_url(value: str | None) -> URL | None:
+    if not value:
+        return None
+    url = _url("RETAILNOVA_METASTORE_URL", value)
+    if url.get_backend_name() != "postgresql" or not url.host or not url.database:
+        raise SettingsError(
+            "RETAILNOVA_METASTORE_URL must be a PostgreSQL URL "
+            "(postgresql://user:password@host:5432/database)"
+        )
+    return url
+
+
+def _threads(value: str | None, target: str) -> int:
+    # The session target shares one Spark session: one thread. A Thrift server
+    # runs statements of several connections at once.
+    if not value:
+        return 2 if target == "thrift" else 1
+    threads = _int("RETAILNOVA_DBT_THREADS", value)
+    if threads < 1:
+        raise SettingsError("RETAILNOVA_DBT_THREADS must be at least 1")
+    return threads
+
+
+def _lake_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not re.match(r"^s3a://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[\w.\-/]*)?$", value):
+        raise SettingsError(
+            f"RETAILNOVA_LAKE_URL must look like s3a://bucket/prefix, got {value!r} "
+            "(unset, the lake is $RETAILNOVA_HOME/lake)"
+        )
+    return value.rstrip("/")
+
+
+def _spark_conf(value: str) -> tuple[tuple[str, str], ...]:
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise SettingsError(f"RETAILNOVA_SPARK_CONF: {exc}") from None
+    pairs = []
+    for number, word in enumerate(words, start=1):
+        key, sep, conf_value = word.partition("=")
+        if not sep or not key.startswith("spark."):
+            # Not echoed: a value may be a credential.
+            raise SettingsError(
+                f"RETAILNOVA_SPARK_CONF: item {number} is not a spark.key=value pair"
+            )
+        pairs.append((key, conf_value))
+    return tuple(pairs)

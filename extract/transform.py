@@ -24,6 +24,14 @@ LAYER_SELECTORS = {
 }
 
 
+# The dbt commands that run nodes and so take --threads (`ls`, `deps`, `docs
+# serve` refuse it).
+_THREADED = {
+    "build", "clone", "compile", "retry", "run", "seed", "show", "snapshot", "test",
+    ("docs", "generate"), ("source", "freshness"),
+}  # fmt: skip
+
+
 class TransformError(Exception):
     pass
 
@@ -62,6 +70,9 @@ def dbt_args(
         "--log-path", str(settings.logs),
         "--vars", json.dumps({"run_id": run_id, **(extra_vars or {})}),
     ]  # fmt: skip
+    words = [command] if isinstance(command, str) else command
+    if words[0] in _THREADED or tuple(words[:2]) in _THREADED:
+        args += ["--threads", str(settings.dbt_threads)]
     if select:
         # Cautious: a layer's build runs only the tests whose every parent is in
         # the layer, not Gold's tests that merely read a Silver model.
@@ -147,6 +158,62 @@ def build(
         raise TransformError(f"dbt build could not start: {outcome.exception}")
     results = [_node_result(r) for r in outcome.result.results]
     progress(f"dbt build: {len(results)} nodes in {time.monotonic() - started:.1f}s")
+    if layer is None and not any(r.status in ("error", "fail") for r in results):
+        save_state(settings)
+    return results
+
+
+# Slim CI builds an analyst's change into schemas with this prefix (ci_silver,
+# ci_gold), so production tables are only ever read, through --defer.
+CI_SCHEMA_PREFIX = "ci_"
+
+
+def state_dir(settings: Settings) -> Path:
+    """The artifacts of the last complete, successful build: what slim CI
+    compares a change against and defers to."""
+    return settings.home / "dbt" / "state"
+
+
+def save_state(settings: Settings) -> None:
+    # A copy, because every later dbt call (`retailnova dbt ...`) rewrites
+    # target/manifest.json; replaced atomically so slim CI never reads half a file.
+    manifest = settings.home / "dbt" / "target" / "manifest.json"
+    state = state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    partial = state / "manifest.json.partial"
+    partial.write_bytes(manifest.read_bytes())
+    partial.replace(state / "manifest.json")
+
+
+def slim_ci(
+    settings: Settings,
+    *,
+    run_id: str,
+    state: Path | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> list[NodeResult]:
+    """`dbt build` of the modified nodes and their children only, into the ci_
+    schemas, with every unmodified parent read from production (--defer)."""
+    from dbt.cli.main import dbtRunner
+
+    state = state or state_dir(settings)
+    if not (state / "manifest.json").is_file():
+        raise TransformError(
+            f"no production artifacts in {state}: a complete `retailnova run` saves them"
+        )
+    ensure_packages(settings)
+    runner = dbtRunner(callbacks=[_progress_callback(progress)])
+    started = time.monotonic()
+    args = dbt_args(
+        settings, "build", run_id=run_id, extra_vars={"schema_prefix": CI_SCHEMA_PREFIX}
+    )
+    outcome = runner.invoke(
+        [*args, "--select", "state:modified+", "--defer", "--state", str(state), "--quiet"]
+    )
+    if outcome.result is None:
+        raise TransformError(f"dbt build could not start: {outcome.exception}")
+    results = [_node_result(r) for r in outcome.result.results]
+    progress(f"slim CI: {len(results)} nodes in {time.monotonic() - started:.1f}s")
     return results
 
 

@@ -1,9 +1,12 @@
 {#- The layers are schemas named bronze, silver and gold in every target:
-    no target prefix, so the lake's layout is the same everywhere. -#}
+    no target prefix, so the lake's layout is the same everywhere. Slim CI
+    (`retailnova slim-ci`) sets var schema_prefix so an analyst's change builds
+    into ci_silver / ci_gold beside production, never over it. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- set prefix = var('schema_prefix', '') -%}
     {%- if custom_schema_name is none -%}
-        {{ target.schema }}
+        {{ prefix ~ target.schema }}
     {%- else -%}
-        {{ custom_schema_name | trim }}
+        {{ prefix ~ (custom_schema_name | trim) }}
     {%- endif -%}
 {%- endmacro %}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +18,14 @@ import pytest
 from pyspark.sql import functions as F
 from sqlalchemy import create_engine, text
 
-from extract.extractor import Extractor, parse_ts
-from extract.metadata import MetadataStore
+from extract.extractor import Extractor, format_result, parse_ts
+from extract.metadata import (
+    MetadataStore,
+    pipeline_errors,
+    pipeline_executions,
+    pipeline_watermarks,
+    utcnow,
+)
 from extract.pipeline import extract
 from extract.source import schema
 from extract.source.generate import init_source, simulate
@@ -173,6 +180,88 @@ def test_a_late_commit_inside_the_lag_window_is_picked_up(catalog, settings, sou
     assert results["sales_orders"].rows_written == 1
     assert results["sales_orders"].watermark_after == watermark  # never moves backwards
     assert_bronze_matches_source(catalog, settings, source)
+
+
+def _late_order(order_id: int, stamp: datetime) -> dict:
+    return {
+        "order_id": order_id,
+        "customer_id": 1,
+        "store_id": 1,
+        "order_date": stamp,
+        "status": "Pending",
+        "created_at": stamp,
+        "last_modified": stamp,
+    }
+
+
+def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog, settings, source):
+    extract(settings)
+    store = MetadataStore(settings.metadata_url)
+    watermark = store.get_watermark("sales_orders")
+    lag = timedelta(seconds=settings.extract_lag_seconds)
+    with source.begin() as conn:
+        conn.execute(
+            schema.sales_orders.insert(),
+            [
+                _late_order(10_000_001, watermark - lag - timedelta(minutes=1)),  # too late
+                _late_order(10_000_002, watermark - lag + timedelta(minutes=1)),  # in the window
+            ],
+        )
+
+    results = by_table(extract(settings, ["sales_orders"]))
+
+    result = results["sales_orders"]
+    assert (result.status, result.rows_written, result.missed_rows) == ("SUCCESS", 1, 1)
+    assert "WARNING: 1 source row(s) older than the lag window" in format_result(result)
+    with store.engine.connect() as conn:
+        warnings = conn.execute(
+            pipeline_errors.select().where(pipeline_errors.c.error_type == "Warning")
+        ).all()
+    assert [w.step for w in warnings] == ["bronze:sales_orders"]
+    with store.engine.connect() as conn:
+        message = (
+            conn.execute(
+                pipeline_executions.select()
+                .where(pipeline_executions.c.step == "sales_orders")
+                .order_by(pipeline_executions.c.execution_id.desc())
+            )
+            .first()
+            .message
+        )
+    assert "not in bronze" in message
+    # The remedy the warning names: without a watermark, a full read lands it.
+    with store.engine.begin() as conn:
+        conn.execute(
+            pipeline_watermarks.delete().where(pipeline_watermarks.c.table_name == "sales_orders")
+        )
+    again = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
+    assert (again.rows_written, again.missed_rows) == (1, 0)
+    assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_a_source_clock_minutes_behind_the_extractor_loses_nothing(catalog, tmp_path):
+    """The source stamps rows 10 minutes behind the extractor's clock, more than
+    the lag: a boundary taken from the extractor's clock would skip them."""
+    settings = make_settings(tmp_path / "home")
+    settings.ensure_dirs()
+    engine = create_engine(settings.source_url)
+    behind = timedelta(minutes=10)
+    init_source(engine, scale=SCALE, seed=7, as_of=utcnow() - behind)
+    extract(settings)
+    store = MetadataStore(settings.metadata_url)
+    first = store.get_watermark("sales_orders")
+    assert first == source_max(engine, "sales_orders")  # the source's value, not our clock
+    late = utcnow() - behind + timedelta(seconds=30)  # committed now, by the source's clock
+    assert late < utcnow() - timedelta(seconds=settings.extract_lag_seconds)
+    with engine.begin() as conn:
+        conn.execute(schema.sales_orders.insert(), [_late_order(10_000_003, late)])
+
+    result = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
+
+    assert (result.rows_written, result.missed_rows) == (1, 0)
+    assert store.get_watermark("sales_orders") == late
+    assert_bronze_matches_source(catalog, settings, engine)
+    engine.dispose()
 
 
 def test_crash_between_delta_commit_and_watermark_update_loses_and_doubles_nothing(
@@ -401,3 +490,79 @@ def test_a_source_refusing_connections_for_a_while_is_retried(catalog, tmp_path,
     retries = [m for m in messages if m.startswith("retry ")]
     assert retries and "Connection refused" in retries[0]
     assert pg_url.password not in " ".join(messages)
+
+
+# --- kill -9 of `retailnova extract` --------------------------------------------------
+
+
+def _extract_process(home: Path) -> subprocess.Popen:
+    """`retailnova extract` in its own process group (Python and its JVM), so
+    kill -9 takes both, as the OOM killer or a pulled plug would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
+    if "RETAILNOVA_JAR_CACHE" in os.environ:
+        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
+    env.update(RETAILNOVA_HOME=str(home), RETAILNOVA_SPARK_DRIVER_MEMORY="1g", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "extract.cli", "extract"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def test_kill_9_during_the_jdbc_read_loses_and_doubles_nothing(catalog, settings, source):
+    process = _extract_process(settings.home)
+    try:
+        for line in process.stdout:
+            if line.startswith("[sales_order_lines] reading"):
+                break
+        else:
+            pytest.fail("the extract ended before reading sales_order_lines")
+    finally:
+        _kill(process)
+    store = MetadataStore(settings.metadata_url)
+    assert store.get_watermark("sales_orders") is not None  # committed before the kill
+    assert store.get_watermark("sales_order_lines") is None
+
+    results = by_table(extract(settings))
+
+    assert all(r.status == "SUCCESS" for r in results.values())
+    assert results["sales_orders"].rows_written == 0
+    assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_kill_9_during_the_delta_commit_loses_and_doubles_nothing(catalog, settings, source):
+    table = settings.lake / "bronze" / "sales_order_lines"
+    process = _extract_process(settings.home)
+    try:
+        # The write's tasks put data files in place first; the commit (the log
+        # entry that makes them part of the table) comes after the last one.
+        deadline = time.monotonic() + 600
+        while not any(table.glob("year=*/month=*/*.parquet")):
+            assert process.poll() is None, "the extract ended before writing sales_order_lines"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    finally:
+        _kill(process)
+    orphans = list(table.glob("year=*/month=*/*.parquet"))
+    assert orphans
+    assert not list(table.glob("_delta_log/*.json")), "killed after the commit, not during it"
+
+    results = by_table(extract(settings))
+
+    assert results["sales_order_lines"].rows_written == source_count(source, "sales_order_lines")
+    assert_bronze_matches_source(catalog, settings, source)
+    # The killed write's files are still there, outside the table.
+    assert all(p.exists() for p in orphans)
+
+
+def source_count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()

@@ -1,0 +1,51 @@
+"""`retailnova bench` end to end on a tiny source: every stage runs, every
+measurement is filled in. (The numbers themselves are the bench's output, not
+something a test asserts.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_bench_measures_a_full_run_and_a_day(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
+    env.update(RETAILNOVA_HOME=str(tmp_path), RETAILNOVA_SPARK_DRIVER_MEMORY="2g")
+    if "RETAILNOVA_JAR_CACHE" in os.environ:
+        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
+    home = tmp_path / "bench" / "home"
+    command = [str(Path(sys.executable).with_name("retailnova")), "bench", "--scale", "0.01"]
+
+    done = subprocess.run(
+        [*command, "--days", "1", "--home", str(home)], env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((home.parent / "bench.json").read_text())
+    assert [s["name"] for s in result["stages"]] == [
+        "source init",
+        "full run",
+        "simulate day 1",
+        "day 1",
+    ]
+    full, day = result["stages"][1], result["stages"][3]
+    assert full["rows_extracted"] > day["rows_extracted"] > 0
+    assert full["models"]["model.retailnova.fact_sales"] > 0
+    assert 0 < full["dbt_overhead_seconds"] < full["dbt_seconds"] < full["seconds"]
+    # Python plus Spark's JVM: far more than the Python process alone.
+    assert result["peak_rss_bytes"] > 512 * 1024**2
+    assert result["gold_files"]["fact_sales"]["files"] >= 1
+    assert result["source_export"]["rows"] > 0
+    assert set(result["ratios"]) == {
+        "incremental_over_full",
+        "extract_over_raw_export",
+        "dbt_overhead_share",
+    }
+    assert "incremental_over_full" in done.stdout

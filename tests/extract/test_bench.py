@@ -1,0 +1,148 @@
+"""The bench's measurements, each against something real: a process tree that
+holds known memory, a source whose row count is known, dbt's run results. The
+whole harness (`retailnova bench`) runs in the e2e suite, not in `make test`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from extract.bench import (
+    BenchResult,
+    PeakMemory,
+    Stage,
+    _add_dbt,
+    format_result,
+    source_export,
+    tree_rss_bytes,
+)
+from extract.cli import main
+from extract.source import schema
+from extract.source.generate import init_source
+
+MIB = 1024**2
+
+# A parent holding 64 MiB that starts a child holding 128 MiB, both resident.
+TREE = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    held = bytearray(64 * 1024 * 1024)
+    child = subprocess.Popen([sys.executable, "-c",
+        "import sys, time; held = bytearray(128 * 1024 * 1024); print('ready', flush=True); "
+        "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    child.stdout.readline()
+    print("ready", flush=True)
+    time.sleep(30)
+    """
+)
+
+
+def test_memory_is_the_whole_process_tree():
+    process = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
+    try:
+        with PeakMemory(process.pid, interval=0.05) as memory:
+            assert process.stdout.readline().strip() == "ready"
+            alone = tree_rss_bytes([process.pid])
+            memory._stop.wait(0.3)
+    finally:
+        process.kill()
+        process.wait()
+
+    # bytearray pages are touched (zeroed), so both allocations are resident.
+    assert alone >= 192 * MIB
+    assert memory.peak >= 192 * MIB
+
+
+def _table_rows(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return sum(
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in schema.TABLES
+        )
+
+
+def test_the_source_export_reads_every_row_of_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    engine = sa.create_engine(url)
+    init_source(engine, scale=0.01)
+
+    export = source_export(url)
+
+    assert export["method"] == "SELECT *"
+    assert export["rows"] == _table_rows(engine) > 1000
+    assert export["rows_per_second"] > 0
+
+
+def test_the_source_export_is_copy_on_postgresql(pg_url):
+    engine = sa.create_engine(pg_url)
+    init_source(engine, scale=0.01)
+
+    export = source_export(pg_url.render_as_string(hide_password=False))
+
+    assert export["method"] == "COPY TO STDOUT"
+    assert export["rows"] == _table_rows(engine)
+
+
+def test_dbt_overhead_is_wall_time_outside_the_nodes(tmp_path):
+    target = tmp_path / "dbt" / "target"
+    target.mkdir(parents=True)
+    (target / "run_results.json").write_text(
+        json.dumps(
+            {
+                "elapsed_time": 100.0,
+                "results": [
+                    {"unique_id": "model.retailnova.fact_sales", "execution_time": 30.0},
+                    {"unique_id": "test.retailnova.t1", "execution_time": 50.0},
+                ],
+            }
+        )
+    )
+    stage = Stage("full run", "retailnova run", 0, 120.0, 3 * 1024**3)
+
+    _add_dbt(stage, tmp_path)
+
+    assert stage.model_seconds == 80.0
+    assert stage.dbt_overhead_seconds == pytest.approx(20.0)
+
+
+def test_ratios_and_the_printed_table():
+    full = Stage("full run", "retailnova run", 0, 200.0, 3 * 1024**3, 1000, 10.0, 150.0, 120.0)
+    day = Stage("day 1", "retailnova run", 0, 50.0, 2 * 1024**3, 10, 1.0, 40.0, 30.0)
+    result = BenchResult(1, 1, "local", "/h", {"cpus": 2, "memory_gib": 24}, "now")
+    result.stages = [full, day]
+    result.source_export = {
+        "method": "SELECT *",
+        "rows": 1000,
+        "seconds": 5.0,
+        "rows_per_second": 200.0,
+    }
+
+    ratios = result.ratios()
+
+    assert ratios["incremental_over_full"] == pytest.approx(0.25)
+    assert ratios["extract_over_raw_export"] == pytest.approx(100.0 / 200.0)
+    assert ratios["dbt_overhead_share"] == pytest.approx(30.0 / 200.0)
+    text = "\n".join(format_result(result))
+    assert "incremental_over_full: 25.0%" in text
+    assert json.loads(json.dumps(result.to_json()))["peak_rss_bytes"] == 3 * 1024**3
+
+
+def test_the_bench_wants_a_fresh_home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "source.db").write_text("")
+
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--scale", "0.01", "--home", str(home)],
+        env={"RETAILNOVA_HOME": str(tmp_path)},
+    )
+
+    assert result.exit_code == 1
+    assert "needs a fresh home" in result.output
