@@ -185,7 +185,7 @@ def _threads(value: str | None, target: str) -> int:
     # The session target shares one Spark session: one thread. A Thrift server
     # runs statements of several connections at once.
     if not value:
-        return 2 if target == "thrift" else 1
+        return 4 if target == "thrift" else 1
     threads = _int("RETAILNOVA_DBT_THREADS", value)
     if threads < 1:
         raise SettingsError("RETAILNOVA_DBT_THREADS must be at least 1")

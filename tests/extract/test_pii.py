@@ -292,9 +292,8 @@ def secured(request, tmp_path_factory) -> Secured:
     print(rotation.output)
     state.rotate_output, state.rotate_code = rotation.output, rotation.exit_code
     # The next run's snapshot, with the new pepper: nothing changed, no new version.
-    rotated = make_settings(
-        home, **{k: v for k, v in env.items() if v is not None}, RETAILNOVA_PII_PEPPER=NEW_PEPPER
-    )
+    environ = {k: v for k, v in env.items() if v is not None}
+    rotated = make_settings(home, **{**environ, "RETAILNOVA_PII_PEPPER": NEW_PEPPER})
     assert dbt(rotated, ["snapshot"])
     state.snapshot_versions_after = delta(spark, settings, "silver.snap_customers").count()
     yield state

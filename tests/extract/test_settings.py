@@ -81,7 +81,7 @@ def test_scale_out_settings(tmp_path):
     )
     assert settings.metastore_url.database == "metastore"
     assert "s3cret" not in repr(settings)
-    assert settings.dbt_threads == 2
+    assert settings.dbt_threads == 4
     assert settings.spark_conf_extra == (("spark.cores.max", "2"), ("spark.x", "-Da=1 -Db=2"))
     assert settings.lake_uri == "s3a://retailnova-lake/prod" and settings.lake_on_s3
     local = load_settings({"RETAILNOVA_HOME": str(tmp_path)})

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,16 @@ S3_CREDENTIALS = {
 }
 
 
+@dataclass
+class Home:
+    path: Path
+    # Not in a failing test's report: it holds the metastore's password.
+    env: dict[str, str] = field(repr=False)
+
+
 def _env(home: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
+    # Only this test's settings and credentials.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETAILNOVA_", "AWS_"))}
     if "RETAILNOVA_JAR_CACHE" in os.environ:
         env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
     env.update(
@@ -273,14 +282,14 @@ def thrift_home(tmp_path_factory, source_url, metastore_url, cluster):
     started = _retailnova(env, "thrift", "start", timeout=400)
     assert started.returncode == 0, started.stdout + started.stderr
     try:
-        yield home, env
+        yield Home(home, env)
     finally:
         _retailnova(env, "thrift", "stop")
 
 
 @pytest.fixture(scope="module")
 def thrift_run(thrift_home) -> dict:
-    return _run(thrift_home[1])
+    return _run(thrift_home.env)
 
 
 @pytest.fixture(scope="module")
@@ -357,14 +366,14 @@ def test_the_cluster_has_a_worker(cluster):
 
 @pytest.mark.postgres
 def test_a_run_on_the_thrift_target_builds_everything(thrift_run, thrift_home, local_run):
-    results = json.loads((thrift_home[0] / "dbt" / "target" / "run_results.json").read_text())
+    results = json.loads((thrift_home.path / "dbt" / "target" / "run_results.json").read_text())
     statuses = {}
     for result in results["results"]:
         kind = result["unique_id"].split(".")[0]
         statuses.setdefault(kind, []).append(result["status"])
     # Unit tests run over Thrift too (dbt-labs/dbt-adapters#481, fixed in macros/).
     assert statuses["unit_test"] and set(statuses["unit_test"]) == {"pass"}
-    manifest = json.loads((thrift_home[0] / "dbt" / "target" / "manifest.json").read_text())
+    manifest = json.loads((thrift_home.path / "dbt" / "target" / "manifest.json").read_text())
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     assert statuses["model"] == ["success"] * len(models)
     assert "DATA QUALITY:" in thrift_run["output"]
@@ -397,7 +406,7 @@ def test_gold_equals_the_local_targets(thrift_run, thrift_home, local_run, s3_se
         "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["aws_secret_access_key"],
     }
     for table in GOLD:
-        thrift_rows = _gold(str(thrift_home[0] / "lake" / "gold" / table))
+        thrift_rows = _gold(str(thrift_home.path / "lake" / "gold" / table))
         local_rows = _gold(f"s3://{S3_BUCKET}/lake/gold/{table}", **s3)
         assert thrift_rows, f"gold.{table} is empty"
         assert thrift_rows == local_rows, f"gold.{table} differs between the targets"
@@ -407,7 +416,7 @@ def test_gold_equals_the_local_targets(thrift_run, thrift_home, local_run, s3_se
 def test_the_server_serves_the_shared_catalog(thrift_run, thrift_home):
     from pyhive import hive
 
-    env = thrift_home[1]
+    env = thrift_home.env
     connection = hive.connect(host="127.0.0.1", port=int(env["RETAILNOVA_THRIFT_PORT"]))
     try:
         cursor = connection.cursor()
@@ -424,7 +433,7 @@ def test_the_server_serves_the_shared_catalog(thrift_run, thrift_home):
 def test_secrets_are_on_no_command_line_and_in_no_file(thrift_home, metastore_url):
     from sqlalchemy import make_url
 
-    home, _ = thrift_home
+    home = thrift_home.path
     password = str(make_url(metastore_url).password)
     pid = thrift_daemon(make_settings(home)).pid()
     assert pid is not None
@@ -446,7 +455,7 @@ def test_secrets_are_on_no_command_line_and_in_no_file(thrift_home, metastore_ur
 
 @pytest.mark.postgres
 def test_status_and_stop_leave_no_process(thrift_home):
-    home, env = thrift_home
+    home, env = thrift_home.path, thrift_home.env
     daemon = thrift_daemon(make_settings(home))
     port = int(env["RETAILNOVA_THRIFT_PORT"])
 

@@ -32,7 +32,7 @@ def test_threads_go_to_the_commands_that_run_nodes(tmp_path):
 
     thrift = make_settings(tmp_path, RETAILNOVA_TARGET="thrift")
     build = dbt_args(thrift, "build", run_id="r1")
-    assert build[build.index("--threads") + 1] == "2"
+    assert build[build.index("--threads") + 1] == "4"
     docs = dbt_args(make_settings(tmp_path), ["docs", "generate"], run_id="r1")
     assert docs[docs.index("--threads") + 1] == "1"
     # `dbt ls` refuses --threads.
