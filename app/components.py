@@ -121,6 +121,23 @@ def no_gold(src: data.Sources, tables: Iterable[str]) -> None:
     st.caption(f"RETAILNOVA_HOME is `{src.home}`; point it at the home a run used to see its data.")
 
 
+def require_gold(
+    src: data.Sources, table: str, *, empty: str, missing: Iterable[str] = ()
+) -> tuple[pd.DataFrame, data.TableInfo]:
+    """A Gold table the page cannot do without, or the page's empty state and
+    a stop: not built yet (what to run; `missing` names the page's other
+    tables), or built without rows (`empty` says why)."""
+    frame, info = data.gold(src, table)
+    if frame is None:
+        no_gold(src, [table, *missing])
+        st.stop()
+    if frame.empty:
+        st.info(empty, icon=":material/hourglass_empty:")
+        based_on(src, [info])
+        st.stop()
+    return frame, info
+
+
 def no_runs(src: data.Sources, what: str) -> None:
     st.info(
         f"No {what} yet in the metadata store ({src.metadata_label}). "

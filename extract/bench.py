@@ -26,16 +26,6 @@ from extract.settings import Settings, load_settings
 from extract.source import schema
 
 Progress = Callable[[str], None]
-GOLD_TABLES = (
-    "fact_sales",
-    "dim_customer",
-    "dim_product",
-    "dim_store",
-    "dim_date",
-    "agg_monthly_kpis",
-    "customer_segments",
-    "cohort_analysis",
-)
 
 
 class BenchError(Exception):
@@ -291,10 +281,8 @@ def gold_files(lake: Path) -> dict[str, dict]:
     from deltalake import DeltaTable
 
     result = {}
-    for table in GOLD_TABLES:
-        path = lake / "gold" / table
-        if not (path / "_delta_log").is_dir():
-            continue
+    for log in sorted((lake / "gold").glob("*/_delta_log")):
+        path, table = log.parent, log.parent.name
         current = DeltaTable(str(path)).file_uris()
         on_disk = list(path.rglob("*.parquet"))
         result[table] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,14 +209,23 @@ def prepare_spark(settings: Settings, pepper: str):
     return spark
 
 
-def dbt(settings: Settings, args: list[str]) -> bool:
-    from extract import transform
-    from extract.metadata import new_run_id
+@contextmanager
+def _dbt_session(settings: Settings, command: str):
+    """What any dbt command outside `run` needs: the thrift target's server
+    and catalog checked, this home locked, the layers and the pepper ready."""
     from extract.thrift import check_thrift_target
 
     check_thrift_target(settings)
-    with home_lock(settings.home, "dbt"):
+    with home_lock(settings.home, command):
         prepare_spark(settings, settings.resolve_pepper())
+        yield
+
+
+def dbt(settings: Settings, args: list[str]) -> bool:
+    from extract import transform
+    from extract.metadata import new_run_id
+
+    with _dbt_session(settings, "dbt"):
         return transform.passthrough(settings, args, run_id=new_run_id())
 
 
@@ -226,8 +236,7 @@ def slim_ci(
     from extract import transform
     from extract.metadata import new_run_id
 
-    with home_lock(settings.home, "slim-ci"):
-        prepare_spark(settings, settings.resolve_pepper())
+    with _dbt_session(settings, "slim-ci"):
         return transform.slim_ci(settings, run_id=new_run_id(), state=state, progress=progress)
 
 

@@ -142,22 +142,9 @@ def build(
     progress: Callable[[str], None] = lambda msg: None,
 ) -> list[NodeResult]:
     """`dbt build` (seeds, snapshots, models, tests in DAG order) for a layer or all."""
-    from dbt.cli.main import dbtRunner
-
     select = LAYER_SELECTORS[layer] if layer else None
-    ensure_packages(settings)
-    runner = dbtRunner(callbacks=[_progress_callback(progress)])
-    started = time.monotonic()
-    outcome = runner.invoke(
-        [
-            *dbt_args(settings, "build", run_id=run_id, select=select, full_refresh=full_refresh),
-            "--quiet",
-        ]
-    )
-    if outcome.result is None:
-        raise TransformError(f"dbt build could not start: {outcome.exception}")
-    results = [_node_result(r) for r in outcome.result.results]
-    progress(f"dbt build: {len(results)} nodes in {time.monotonic() - started:.1f}s")
+    args = dbt_args(settings, "build", run_id=run_id, select=select, full_refresh=full_refresh)
+    results = _build(settings, args, "dbt build", progress)
     if layer is None and not any(r.status in ("error", "fail") for r in results):
         save_state(settings)
     return results
@@ -194,26 +181,32 @@ def slim_ci(
 ) -> list[NodeResult]:
     """`dbt build` of the modified nodes and their children only, into the ci_
     schemas, with every unmodified parent read from production (--defer)."""
-    from dbt.cli.main import dbtRunner
-
     state = state or state_dir(settings)
     if not (state / "manifest.json").is_file():
         raise TransformError(
             f"no production artifacts in {state}: a complete `retailnova run` saves them"
         )
-    ensure_packages(settings)
-    runner = dbtRunner(callbacks=[_progress_callback(progress)])
-    started = time.monotonic()
     args = dbt_args(
         settings, "build", run_id=run_id, extra_vars={"schema_prefix": CI_SCHEMA_PREFIX}
     )
-    outcome = runner.invoke(
-        [*args, "--select", "state:modified+", "--defer", "--state", str(state), "--quiet"]
-    )
+    args += ["--select", "state:modified+", "--defer", "--state", str(state)]
+    return _build(settings, args, "slim CI", progress)
+
+
+def _build(
+    settings: Settings, args: list[str], label: str, progress: Callable[[str], None]
+) -> list[NodeResult]:
+    """One `dbt build` invocation, its nodes reported as they finish."""
+    from dbt.cli.main import dbtRunner
+
+    ensure_packages(settings)
+    runner = dbtRunner(callbacks=[_progress_callback(progress)])
+    started = time.monotonic()
+    outcome = runner.invoke([*args, "--quiet"])
     if outcome.result is None:
         raise TransformError(f"dbt build could not start: {outcome.exception}")
     results = [_node_result(r) for r in outcome.result.results]
-    progress(f"slim CI: {len(results)} nodes in {time.monotonic() - started:.1f}s")
+    progress(f"{label}: {len(results)} nodes in {time.monotonic() - started:.1f}s")
     return results
 
 

@@ -11,14 +11,28 @@ from sqlalchemy import URL, create_engine, make_url
 
 from extract.settings import Settings, load_settings
 
+# The caller's settings a test home keeps: only the machine-wide jar cache.
+CARRIED = ("RETAILNOVA_JAR_CACHE",)
+
 
 def make_settings(home: Path, **overrides: str) -> Settings:
-    environ = {"RETAILNOVA_HOME": str(home)}
-    for name in ("RETAILNOVA_JAR_CACHE",):
-        if name in os.environ:
-            environ[name] = os.environ[name]
-    environ.update(overrides)
-    return load_settings(environ)
+    return load_settings({k: v for k, v in cli_env(home, **overrides).items() if v is not None})
+
+
+def cli_env(home: Path, **settings: str) -> dict[str, str | None]:
+    """One home's settings for `CliRunner.invoke(env=...)`: the caller's other
+    RETAILNOVA_* unset (None), the jar cache kept."""
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("RETAILNOVA_")}
+    env.update({name: os.environ[name] for name in CARRIED if name in os.environ})
+    env.update(RETAILNOVA_HOME=str(home), **settings)
+    return env
+
+
+def process_env(home: Path, **settings: str) -> dict[str, str]:
+    """The same settings as the whole environment of a `retailnova` subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
+    env.update({k: v for k, v in cli_env(home, **settings).items() if v is not None})
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -12,17 +12,12 @@ from app import data
 
 st.title("Customers")
 src = ui.sources()
-segments, segments_info = data.gold(src, "customer_segments")
-if segments is None:
-    ui.no_gold(src, ["customer_segments", "cohort_analysis"])
-    st.stop()
-if segments.empty:
-    st.info(
-        "gold.customer_segments is empty: no customer has a revenue-bearing order yet.",
-        icon=":material/hourglass_empty:",
-    )
-    ui.based_on(src, [segments_info])
-    st.stop()
+segments, segments_info = ui.require_gold(
+    src,
+    "customer_segments",
+    missing=["cohort_analysis"],
+    empty="gold.customer_segments is empty: no customer has a revenue-bearing order yet.",
+)
 
 order = [s for s in ui.SEGMENTS if s in set(segments["segment"])] + sorted(
     set(segments["segment"]) - set(ui.SEGMENTS)

@@ -13,18 +13,12 @@ from app import data
 
 st.title("KPIs")
 src = ui.sources()
-kpis, info = data.gold(src, "agg_monthly_kpis")
-if kpis is None:
-    ui.no_gold(src, ["agg_monthly_kpis"])
-    st.stop()
-if kpis.empty:
-    st.info(
-        "gold.agg_monthly_kpis is empty: no revenue-bearing order yet. "
-        "Run `retailnova source simulate` then `retailnova run`.",
-        icon=":material/hourglass_empty:",
-    )
-    ui.based_on(src, [info])
-    st.stop()
+kpis, info = ui.require_gold(
+    src,
+    "agg_monthly_kpis",
+    empty="gold.agg_monthly_kpis is empty: no revenue-bearing order yet. "
+    "Run `retailnova source simulate` then `retailnova run`.",
+)
 
 months = sorted(kpis["month_start"])
 stores, stores_info = data.gold(src, "dim_store", columns=("store_key", "store_name", "channel"))

@@ -12,18 +12,12 @@ from app import data
 
 st.title("Overview")
 src = ui.sources()
-kpis, info = data.gold(src, "agg_monthly_kpis")
-if kpis is None:
-    ui.no_gold(src, ["agg_monthly_kpis"])
-    st.stop()
-if kpis.empty:
-    st.info(
-        "gold.agg_monthly_kpis is empty: no revenue-bearing order yet (an order counts once it is "
-        "Shipped or Delivered). Run `retailnova source simulate` then `retailnova run`.",
-        icon=":material/hourglass_empty:",
-    )
-    ui.based_on(src, [info])
-    st.stop()
+kpis, info = ui.require_gold(
+    src,
+    "agg_monthly_kpis",
+    empty="gold.agg_monthly_kpis is empty: no revenue-bearing order yet (an order counts once it "
+    "is Shipped or Delivered). Run `retailnova source simulate` then `retailnova run`.",
+)
 
 kpis = kpis.sort_values("month_start").reset_index(drop=True)
 months = list(kpis["month_start"])

@@ -5,21 +5,19 @@ something a test asserts.)"""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import process_env
+
 pytestmark = pytest.mark.e2e
 
 
 def test_the_bench_measures_a_full_run_and_a_day(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
-    env.update(RETAILNOVA_HOME=str(tmp_path), RETAILNOVA_SPARK_DRIVER_MEMORY="2g")
-    if "RETAILNOVA_JAR_CACHE" in os.environ:
-        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
+    env = process_env(tmp_path, RETAILNOVA_SPARK_DRIVER_MEMORY="2g")
     home = tmp_path / "bench" / "home"
     command = [str(Path(sys.executable).with_name("retailnova")), "bench", "--scale", "0.01"]
 

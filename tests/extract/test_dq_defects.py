@@ -14,7 +14,6 @@ every test that reads it live in this one module.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from extract.source import schema
 from extract.source.generate import init_source
 from extract.spark import LAYERS
 from extract.transform import CI_SCHEMA_PREFIX, state_dir
-from tests.conftest import make_settings
+from tests.conftest import cli_env, make_settings
 from tests.extract.test_ledger import expected_revenue
 
 SCALE = 0.02
@@ -79,15 +78,6 @@ class DefectsPipeline:
     @property
     def source(self) -> sa.Engine:
         return sa.create_engine(self.settings.source_url)
-
-
-def _cli_env(home: Path) -> dict[str, str | None]:
-    """Only this home's settings: nothing from the caller's RETAILNOVA_*."""
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("RETAILNOVA_")}
-    env.update(RETAILNOVA_HOME=str(home), RETAILNOVA_PII_PEPPER=PEPPER)
-    if "RETAILNOVA_JAR_CACHE" in os.environ:
-        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
-    return env
 
 
 def _update(conn: sa.Connection, table: sa.Table, changes: dict[int, dict], stamp: datetime):
@@ -188,7 +178,7 @@ def defects_pipeline(request, tmp_path_factory) -> DefectsPipeline:
         init_source(engine, scale=SCALE, seed=SEED)
         freshen(engine)
         defects = inject_defects(engine)
-        env = _cli_env(home)
+        env = cli_env(home, RETAILNOVA_PII_PEPPER=PEPPER)
         defective = _run(env, settings)
         repair(engine, defects)
         repaired = _run(env, settings)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from extract.settings import Settings
 from extract.source import schema
 from extract.source.generate import init_source, simulate
 from extract.spark import LAYERS
-from tests.conftest import make_settings
+from tests.conftest import cli_env, make_settings
 from tests.extract.lake_scan import needles, parquet_files, scan
 
 AS_OF = datetime(2026, 6, 30, 18, 0, 0)
@@ -198,10 +197,7 @@ def erasure(request, tmp_path_factory) -> Erasure:
         )
 
         state = Erasure(settings, customer_id, secrets, other_email, facts_before, others_before)
-        env = {k: None for k in os.environ if k.startswith("RETAILNOVA_")}
-        env.update(RETAILNOVA_HOME=str(home), RETAILNOVA_PII_PEPPER=PEPPER)
-        if "RETAILNOVA_JAR_CACHE" in os.environ:
-            env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
+        env = cli_env(home, RETAILNOVA_PII_PEPPER=PEPPER)
         result = CliRunner().invoke(main, ["erase", "--customer-id", str(customer_id)], env=env)
         print(result.output)
         assert result.exit_code == 0, result.output

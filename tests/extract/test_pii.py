@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,7 +33,7 @@ from extract.source import schema
 from extract.source.generate import init_source
 from extract.spark import LAYERS
 from extract.transform import TransformError
-from tests.conftest import make_settings, postgres_url
+from tests.conftest import cli_env, make_settings, postgres_url
 from tests.extract.lake_scan import scan
 
 AS_OF = datetime(2026, 6, 30, 18, 0, 0)
@@ -230,16 +229,12 @@ def _pg_urls() -> tuple[sa.URL, sa.URL]:
 
 
 def _cli_env(home: Path, source: sa.URL, metadata: sa.URL) -> dict:
-    env: dict = {k: None for k in os.environ if k.startswith("RETAILNOVA_")}
-    env.update(
-        RETAILNOVA_HOME=str(home),
+    return cli_env(
+        home,
         RETAILNOVA_SOURCE_URL=source.render_as_string(hide_password=False),
         RETAILNOVA_METADATA_URL=metadata.render_as_string(hide_password=False),
         RETAILNOVA_PII_PEPPER=PEPPER,
     )
-    if "RETAILNOVA_JAR_CACHE" in os.environ:
-        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
-    return env
 
 
 def _hash_columns(spark, settings: Settings) -> dict[str, set[str]]:

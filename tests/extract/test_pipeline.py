@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from sqlalchemy import create_engine
 
 from extract.source.generate import init_source
-from tests.conftest import make_settings
+from tests.conftest import make_settings, process_env
 from tests.e2e import expectations
 from tests.extract.test_extractor import assert_bronze_matches_source
 
@@ -37,15 +37,8 @@ KILL_AFTER = "snapshot  silver.snap_customers"
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
-    if "RETAILNOVA_JAR_CACHE" in os.environ:
-        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
-    env.update(
-        RETAILNOVA_HOME=str(home),
-        RETAILNOVA_PII_PEPPER=PEPPER,
-        RETAILNOVA_SPARK_DRIVER_MEMORY="2g",
-        PYTHONUNBUFFERED="1",
-    )
+    env = process_env(home, RETAILNOVA_PII_PEPPER=PEPPER, RETAILNOVA_SPARK_DRIVER_MEMORY="2g")
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

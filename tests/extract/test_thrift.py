@@ -38,7 +38,7 @@ from extract.thrift import (
     thrift_daemon,
     write_properties,
 )
-from tests.conftest import make_settings, postgres_url
+from tests.conftest import make_settings, postgres_url, process_env
 
 RETAILNOVA = str(Path(sys.executable).with_name("retailnova"))
 SCALE = "0.02"
@@ -66,16 +66,10 @@ class Home:
 
 def _env(home: Path, **settings: str) -> dict[str, str]:
     # Only this test's settings and credentials.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETAILNOVA_", "AWS_"))}
-    if "RETAILNOVA_JAR_CACHE" in os.environ:
-        env["RETAILNOVA_JAR_CACHE"] = os.environ["RETAILNOVA_JAR_CACHE"]
-    env.update(
-        RETAILNOVA_HOME=str(home),
-        RETAILNOVA_PII_PEPPER=PEPPER,
-        RETAILNOVA_SPARK_DRIVER_MEMORY="1g",
-        **settings,
+    env = process_env(
+        home, RETAILNOVA_PII_PEPPER=PEPPER, RETAILNOVA_SPARK_DRIVER_MEMORY="1g", **settings
     )
-    return env
+    return {k: v for k, v in env.items() if not k.startswith("AWS_") or k in settings}
 
 
 def _retailnova(
