@@ -42,7 +42,7 @@ class Stage:
     rows_extracted: int = 0
     extract_seconds: float = 0.0
     dbt_seconds: float = 0.0  # dbt's own elapsed time for the build
-    model_seconds: float = 0.0  # sum of node execution times (threads run serially at 1)
+    model_seconds: float = 0.0  # sum of node execution times (overlapping when threads > 1)
     models: dict[str, float] = field(default_factory=dict)  # node -> seconds
 
     @property
@@ -66,6 +66,7 @@ class BenchResult:
     stages: list[Stage] = field(default_factory=list)
     source_export: dict = field(default_factory=dict)  # rows, seconds, rows_per_second
     gold_files: dict = field(default_factory=dict)  # table -> {files, bytes}
+    tuning: dict = field(default_factory=dict)  # the levers this run used: threads, Spark conf
 
     def ratios(self) -> dict[str, float]:
         full = next((s for s in self.stages if s.name == "full run"), None)
@@ -331,6 +332,8 @@ def bench(
         "RETAILNOVA_THRIFT_PORT",
         "RETAILNOVA_METASTORE_URL",
         "RETAILNOVA_SOURCE_URL",
+        "RETAILNOVA_DBT_THREADS",
+        "RETAILNOVA_SPARK_CONF",
     ):
         if name in os.environ:
             env[name] = os.environ[name]
@@ -339,6 +342,10 @@ def bench(
     result = BenchResult(
         scale, days, target, str(home), machine(), datetime.now(UTC).isoformat(timespec="seconds")
     )
+    result.tuning = {
+        "dbt_threads": bench_settings.dbt_threads,
+        "spark_conf": dict(bench_settings.spark_conf_extra),
+    }
 
     def stage(name: str, *args: str) -> Stage:
         done = run_stage(name, list(args), env, home, progress)
@@ -367,7 +374,8 @@ def format_result(result: BenchResult, top: int = 5) -> list[str]:
     mib = 1024**2
     lines = [
         f"bench: scale {result.scale:g}, {result.days} day(s), target {result.target}, "
-        f"{result.machine['cpus']} cores, {result.machine['memory_gib']} GiB",
+        f"{result.machine['cpus']} cores, {result.machine['memory_gib']} GiB"
+        + "".join(f", {k} {v}" for k, v in result.tuning.items() if v),
         f"{'stage':<16}{'exit':>5}{'wall s':>9}{'rows':>11}{'rows/s':>10}"
         f"{'dbt s':>8}{'models s':>10}{'overhead s':>12}{'peak MiB':>10}",
     ]

@@ -116,6 +116,7 @@ def test_ratios_and_the_printed_table():
     day = Stage("day 1", "retailnova run", 0, 50.0, 2 * 1024**3, 10, 1.0, 40.0, 30.0)
     result = BenchResult(1, 1, "local", "/h", {"cpus": 2, "memory_gib": 24}, "now")
     result.stages = [full, day]
+    result.tuning = {"dbt_threads": 4, "spark_conf": {}}
     result.source_export = {
         "method": "SELECT *",
         "rows": 1000,
@@ -130,6 +131,7 @@ def test_ratios_and_the_printed_table():
     assert ratios["dbt_overhead_share"] == pytest.approx(30.0 / 200.0)
     text = "\n".join(format_result(result))
     assert "incremental_over_full: 25.0%" in text
+    assert text.splitlines()[0].endswith("24 GiB, dbt_threads 4"), "the levers it ran with"
     assert json.loads(json.dumps(result.to_json()))["peak_rss_bytes"] == 3 * 1024**3
 
 
