@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from extract.settings import Settings, load_settings
 from extract.source import schema
+from extract.transform import PROJECT_DIR
 
 Progress = Callable[[str], None]
 
@@ -67,6 +68,7 @@ class BenchResult:
     source_export: dict = field(default_factory=dict)  # rows, seconds, rows_per_second
     gold_files: dict = field(default_factory=dict)  # table -> {files, bytes}
     tuning: dict = field(default_factory=dict)  # the levers this run used: threads, Spark conf
+    pages: dict = field(default_factory=dict)  # app page -> cold and warm render seconds
 
     def ratios(self) -> dict[str, float]:
         full = next((s for s in self.stages if s.name == "full run"), None)
@@ -294,6 +296,22 @@ def gold_files(lake: Path) -> dict[str, dict]:
     return result
 
 
+def app_pages(env: dict[str, str], runs: int = 5) -> dict[str, dict[str, float]]:
+    """Each page's cold and warm render times, from `python -m app.timing` in
+    its own process: the app's caches start empty, as a new server's do."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.timing", "--runs", str(runs)],
+        env=env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"timing the app's pages failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def machine() -> dict:
     meminfo = Path("/proc/meminfo").read_text().split()
     return {
@@ -364,6 +382,8 @@ def bench(
         _add_extraction(done, bench_settings.metadata_url)
         _add_dbt(done, home)
     result.gold_files = gold_files(bench_settings.lake)
+    progress("== the app's pages over the last run's Gold (app.timing)")
+    result.pages = app_pages(env)
     out = home.parent / "bench.json"
     out.write_text(json.dumps(result.to_json(), indent=2, default=str))
     progress(f"results in {out}")
@@ -402,6 +422,12 @@ def format_result(result: BenchResult, top: int = 5) -> list[str]:
             f"gold.{table}: {files['files']} files, {files['bytes'] / mib:.1f} MiB "
             f"({files['files_on_disk']} on disk incl. history)"
         )
+    if result.pages:
+        lines.append("app pages, warm median (worst) / cold s: " + ", ".join(
+            f"{Path(page).stem} {t['warm_seconds']:.2f} ({t['warm_max_seconds']:.2f}) "
+            f"/ {t['cold_seconds']:.2f}"
+            for page, t in result.pages.items()
+        ))  # fmt: skip
     for name, value in result.ratios().items():
         lines.append(f"{name}: {value:.1%}")
     return lines

@@ -2,8 +2,9 @@
 
 An exclusive `flock` on `$RETAILNOVA_HOME/run.lock`: the kernel releases it
 when its process ends, `kill -9` included, so a lock left by a killed run is
-simply free again; the file's text (pid, command, run id) only serves the
-message that names the active run.
+simply free again. The file's text (pid, command, run id) names the active
+run to a refused one, and, since a finished holder empties it, a text still
+there when the lock is free names a run that died without finishing.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ class RunLockedError(Exception):
     pass
 
 
-def _describe(path: Path) -> str:
+def _holder(path: Path) -> dict | None:
     try:
-        holder = json.loads(path.read_text() or "{}")
+        return json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
+        return None
+
+
+def _describe(path: Path) -> str:
+    holder = _holder(path)
+    if holder is None:
         return "another run"
     run_id = holder.get("run_id") or "starting"
     return (
@@ -46,7 +53,7 @@ def home_lock(home: Path, command: str) -> Iterator[HomeLock]:
             raise RunLockedError(
                 f"{_describe(path)} is active in {home}; wait for it to finish"
             ) from None
-        lock = HomeLock(handle, command)
+        lock = HomeLock(handle, command, dead=_holder(path) or {})
         lock.write(run_id=None)
         try:
             yield lock
@@ -58,10 +65,13 @@ def home_lock(home: Path, command: str) -> Iterator[HomeLock]:
 
 
 class HomeLock:
-    def __init__(self, handle, command: str):
+    def __init__(self, handle, command: str, dead: dict | None = None):
         self.handle = handle
         self.command = command
         self.started_at = utcnow().isoformat(timespec="seconds")
+        # What the previous holder left: set only when it was killed or crashed.
+        self.dead_run_id: str | None = (dead or {}).get("run_id")
+        self.dead_pid: int | None = (dead or {}).get("pid")
 
     def write(self, run_id: str | None) -> None:
         """Record who holds the lock, for the message a refused run prints."""

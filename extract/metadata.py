@@ -260,6 +260,26 @@ class MetadataStore:
                 )
             )
 
+    def close_dead_run(self, run_id: str, message: str) -> bool:
+        """Mark a run that died without finishing (kill -9, a crash) FAILED, with
+        its unfinished steps; False if it had finished after all."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            closed = conn.execute(
+                update(pipeline_runs)
+                .where(pipeline_runs.c.run_id == run_id, pipeline_runs.c.status == "RUNNING")
+                .values(status="FAILED", finished_at=now, error_message=message)
+            ).rowcount
+            conn.execute(
+                update(pipeline_executions)
+                .where(
+                    pipeline_executions.c.run_id == run_id,
+                    pipeline_executions.c.status == "RUNNING",
+                )
+                .values(status="FAILED", finished_at=now, message=message)
+            )
+        return bool(closed)
+
     def start_execution(
         self, run_id: str, layer: str, step: str, watermark_before: datetime | None = None
     ) -> int:

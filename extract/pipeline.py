@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 from extract import dq
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
-from extract.lock import home_lock
+from extract.lock import HomeLock, home_lock
 from extract.metadata import MetadataStore, Run
 from extract.pii import PEPPER_CONF, protect_session
 from extract.settings import Settings
@@ -93,7 +93,7 @@ def extract(
     store = MetadataStore(settings.metadata_url)
     try:
         with home_lock(settings.home, "extract") as lock, store.run("extract", run_id) as run:
-            lock.write(run.run_id)
+            _hold(lock, store, run, progress)
             return _extract(settings, store, run, names, progress)
     finally:
         store.dispose()
@@ -209,6 +209,17 @@ def prepare_spark(settings: Settings, pepper: str):
     return spark
 
 
+def _hold(lock: HomeLock, store: MetadataStore, run: Run, progress: Progress) -> None:
+    """Name this run in the home's lock; close the run a killed holder left RUNNING."""
+    if lock.dead_run_id and store.close_dead_run(
+        lock.dead_run_id,
+        f"ended without finishing (pid {lock.dead_pid} killed or crashed); "
+        f"found by run {run.run_id}",
+    ):
+        progress(f"run {lock.dead_run_id} ended without finishing: marked FAILED")
+    lock.write(run.run_id)
+
+
 @contextmanager
 def _dbt_session(settings: Settings, command: str):
     """What any dbt command outside `run` needs: the thrift target's server
@@ -261,7 +272,7 @@ def run(
         command = f"run --layer {layer}" if layer else "run"
         sla = settings.run_sla_minutes * 60
         with home_lock(settings.home, command) as lock, store.run(command, None, sla) as run:
-            lock.write(run.run_id)
+            _hold(lock, store, run, progress)
             summary = RunSummary(run)
             if layer in (None, "bronze"):
                 summary.extracted = _extract(

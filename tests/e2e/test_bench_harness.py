@@ -47,3 +47,13 @@ def test_the_bench_measures_a_full_run_and_a_day(tmp_path):
         "dbt_overhead_share",
     }
     assert "incremental_over_full" in done.stdout
+    # Every page of the app timed over the last run's Gold, cold then warm.
+    assert set(result["pages"]) == {
+        "views/overview.py",
+        "views/kpis.py",
+        "views/customers.py",
+        "views/data_quality.py",
+        "views/pipeline_monitor.py",
+    }
+    assert all(0 < t["warm_seconds"] <= t["warm_max_seconds"] for t in result["pages"].values())
+    assert "app pages, warm median" in done.stdout

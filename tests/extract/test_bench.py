@@ -117,6 +117,9 @@ def test_ratios_and_the_printed_table():
     result = BenchResult(1, 1, "local", "/h", {"cpus": 2, "memory_gib": 24}, "now")
     result.stages = [full, day]
     result.tuning = {"dbt_threads": 4, "spark_conf": {}}
+    result.pages = {
+        "views/overview.py": {"cold_seconds": 2.5, "warm_seconds": 0.25, "warm_max_seconds": 0.5}
+    }
     result.source_export = {
         "method": "SELECT *",
         "rows": 1000,
@@ -132,6 +135,7 @@ def test_ratios_and_the_printed_table():
     text = "\n".join(format_result(result))
     assert "incremental_over_full: 25.0%" in text
     assert text.splitlines()[0].endswith("24 GiB, dbt_threads 4"), "the levers it ran with"
+    assert "app pages, warm median (worst) / cold s: overview 0.25 (0.50) / 2.50" in text
     assert json.loads(json.dumps(result.to_json()))["peak_rss_bytes"] == 3 * 1024**3
 
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from extract.lock import RunLockedError, home_lock
+from extract.metadata import MetadataStore
 
 HOLDER = """
 import sys, time
@@ -65,3 +66,52 @@ def test_the_lock_of_a_killed_run_is_free_again(tmp_path, holder):
         lock.write("next-run")
         assert "next-run" in (tmp_path / "run.lock").read_text()
     assert (tmp_path / "run.lock").read_text() == ""
+
+
+DYING_RUN = """
+import sys, time
+from pathlib import Path
+from extract.lock import home_lock
+from extract.metadata import MetadataStore
+home = Path(sys.argv[1])
+store = MetadataStore(f"sqlite:///{home / 'metadata.db'}")
+with home_lock(home, "run") as lock, store.run("run") as run:
+    lock.write(run.run_id)
+    store.start_execution(run.run_id, "bronze", "customers")
+    print(run.run_id, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_the_next_holder_finds_and_closes_the_run_a_kill_left_running(tmp_path):
+    dying = subprocess.Popen(
+        [sys.executable, "-c", DYING_RUN, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    run_id = dying.stdout.readline().strip()
+    os.kill(dying.pid, signal.SIGKILL)
+    dying.wait()
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+
+    with home_lock(tmp_path, "run") as lock:
+        assert (lock.dead_run_id, lock.dead_pid) == (run_id, dying.pid)
+        assert store.close_dead_run(run_id, "ended without finishing")
+        assert not store.close_dead_run(run_id, "again"), "a closed run stays as it was"
+
+    [run] = store.recent_runs()
+    assert (run["run_id"], run["status"]) == (run_id, "FAILED")
+    assert run["error_message"] == "ended without finishing"
+    [step] = store.executions(run_id)
+    assert (step["status"], step["message"]) == ("FAILED", "ended without finishing")
+    store.dispose()
+    with home_lock(tmp_path, "run") as lock:
+        assert lock.dead_run_id is None, "a holder that finished leaves nothing behind"
+
+
+def test_a_finished_run_is_never_closed_as_dead(tmp_path):
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    with store.run("run") as run:
+        pass
+
+    assert not store.close_dead_run(run.run_id, "ended without finishing")
+    assert store.recent_runs()[0]["status"] == "SUCCESS"
+    store.dispose()

@@ -23,6 +23,7 @@ import pytest
 from pyspark.sql import functions as F
 from sqlalchemy import create_engine
 
+from extract.metadata import MetadataStore
 from extract.source.generate import init_source
 from tests.conftest import make_settings, process_env
 from tests.e2e import expectations
@@ -97,6 +98,21 @@ def test_the_run_after_the_kill_succeeds(resumed):
     assert "extracting" in resumed.killed_output
     assert resumed.returncode == 0, resumed.output[-3000:]
     assert "SUCCESS" in resumed.output.splitlines()[-1]
+
+
+def test_the_killed_run_is_closed_failed_by_the_next_one(resumed):
+    store = MetadataStore(make_settings(resumed.home).metadata_url)
+    try:
+        killed, after = sorted(store.recent_runs(), key=lambda r: r["started_at"])
+        steps = store.executions(killed["run_id"])
+    finally:
+        store.dispose()
+
+    assert (killed["status"], after["status"]) == ("FAILED", "SUCCESS")
+    assert killed["error_message"].startswith("ended without finishing (pid ")
+    assert after["run_id"] in killed["error_message"]
+    assert f"run {killed['run_id']} ended without finishing: marked FAILED" in resumed.output
+    assert "RUNNING" not in {s["status"] for s in steps}
 
 
 def test_bronze_holds_every_source_version_exactly_once(resumed, spark):
