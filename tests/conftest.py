@@ -24,7 +24,8 @@ def cli_env(home: Path, **settings: str) -> dict[str, str | None]:
     RETAILNOVA_* unset (None), the jar cache kept."""
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("RETAILNOVA_")}
     env.update({name: os.environ[name] for name in CARRIED if name in os.environ})
-    env.update(RETAILNOVA_HOME=str(home), **settings)
+    env["RETAILNOVA_HOME"] = str(home)
+    env.update(settings)  # may name the home again, as make_settings(home, **env) does
     return env
 
 
