@@ -59,7 +59,7 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -m "not e2e"
 
-# The multi-day end-to-end check of every Gold number (about an hour).
+# The multi-day end-to-end check of every Gold number (about 45 minutes on two cores).
 test-e2e: setup
 	$(PY) -m pytest -m e2e tests/e2e
 
