@@ -53,7 +53,7 @@ def home_lock(home: Path, command: str) -> Iterator[HomeLock]:
             raise RunLockedError(
                 f"{_describe(path)} is active in {home}; wait for it to finish"
             ) from None
-        lock = HomeLock(handle, command, dead=_holder(path) or {})
+        lock = HomeLock(handle, command, dead=_holder(path))
         lock.write(run_id=None)
         try:
             yield lock
@@ -70,8 +70,9 @@ class HomeLock:
         self.command = command
         self.started_at = utcnow().isoformat(timespec="seconds")
         # What the previous holder left: set only when it was killed or crashed.
-        self.dead_run_id: str | None = (dead or {}).get("run_id")
-        self.dead_pid: int | None = (dead or {}).get("pid")
+        dead = dead or {}
+        self.dead_run_id: str | None = dead.get("run_id")
+        self.dead_pid: int | None = dead.get("pid")
 
     def write(self, run_id: str | None) -> None:
         """Record who holds the lock, for the message a refused run prints."""

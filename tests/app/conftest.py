@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from app.timing import ENTRYPOINT  # noqa: F401 - the page tests import it from here
 from extract.metadata import MetadataStore
 from extract.pipeline import run
 from extract.source.generate import init_source
@@ -23,8 +24,6 @@ AS_OF = datetime(2026, 6, 30, 18, 0, 0)
 SCALE = 0.05
 SEED = 606
 PEPPER = "0a6f3e9c1d2b4a5e8f7c6d5b4a3928171e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b"
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
-ENTRYPOINT = APP_DIR / "streamlit_app.py"
 # page file (relative to the entrypoint) -> its URL path in a browser
 PAGES = {
     "views/overview.py": "",
