@@ -1,8 +1,11 @@
 -- Nothing is silently dropped (contract 2). Per entity: every distinct Bronze
--- key is in its cleaned model or in the quarantine (the counts add up and no
--- key comes from nowhere), no published key is also rejected by a rule on
--- its current version, and every keyless Bronze row is quarantined.
--- Returns one row per entity where that fails.
+-- key is in its cleaned model or in the quarantine, no key is published twice
+-- or comes from nowhere, no published key is also rejected by a rule on its
+-- current version, and every keyless Bronze row is quarantined. Returns one
+-- row per entity where that fails.
+--
+-- One pass: each side is read once and grouped by key, and the three are
+-- joined on the key (a whole-history audit, so its cost is the scans).
 
 with
 
@@ -43,7 +46,7 @@ bronze_rows as (
 
 ),
 
-cleaned_keys as (
+cleaned_rows as (
 
     select
         'customers' as entity,
@@ -80,147 +83,91 @@ cleaned_keys as (
 
 ),
 
+-- Keyless Bronze rows form the null key's group; the quarantine names them
+-- by a hash of the row instead, so they are matched by count, not by key.
+bronze as (
+
+    select
+        entity,
+        record_key,
+        count(*) as bronze_rows
+    from bronze_rows
+    group by entity, record_key
+
+),
+
+cleaned as (
+
+    select
+        entity,
+        record_key,
+        count(*) as cleaned_rows
+    from cleaned_rows
+    group by entity, record_key
+
+),
+
 quarantined as (
 
-    select * from {{ ref('int_records_quarantined') }}
-
-),
-
-bronze_keys as (
-
-    select distinct
-        entity,
-        record_key
-    from bronze_rows
-    where record_key is not null
-
-),
-
-bronze_counts as (
-
     select
         entity,
-        count(distinct record_key) as bronze_keys,
-        count(*) - count(record_key) as keyless_rows
-    from bronze_rows
-    group by entity
+        record_key,
+        count_if(reason = 'null_key') as keyless_rows,
+        count_if(reason != 'null_key') as keyed_rows,
+        count_if(reason not in ('null_key', 'null_last_modified')) as rejected_rows
+    from {{ ref('int_records_quarantined') }}
+    group by entity, record_key
 
 ),
 
-cleaned_counts as (
+record_keys as (
 
     select
-        entity,
-        count(*) as cleaned_keys
-    from cleaned_keys
-    group by entity
-
-),
-
-quarantined_keys as (
-
-    select distinct
-        entity,
-        record_key
-    from quarantined
-    where reason != 'null_key'
-
-),
-
-quarantined_only_counts as (
-
-    select
-        quarantined_keys.entity,
-        count(*) as quarantined_only_keys
-    from quarantined_keys
-    left join cleaned_keys
+        coalesce(bronze.entity, cleaned.entity, quarantined.entity) as entity,
+        coalesce(bronze.record_key, cleaned.record_key, quarantined.record_key) as record_key,
+        coalesce(bronze.bronze_rows, 0) as bronze_rows,
+        coalesce(cleaned.cleaned_rows, 0) as cleaned_rows,
+        coalesce(quarantined.keyless_rows, 0) as keyless_rows,
+        coalesce(quarantined.keyed_rows, 0) as quarantined_rows,
+        coalesce(quarantined.rejected_rows, 0) as rejected_rows
+    from bronze
+    full outer join cleaned
         on
-            quarantined_keys.entity = cleaned_keys.entity
-            and quarantined_keys.record_key = cleaned_keys.record_key
-    where cleaned_keys.record_key is null
-    group by quarantined_keys.entity
-
-),
-
-keyless_counts as (
-
-    select
-        entity,
-        count(*) as quarantined_keyless_rows
-    from quarantined
-    where reason = 'null_key'
-    group by entity
-
-),
-
-published_and_rejected as (
-
-    select
-        quarantined.entity,
-        count(*) as conflicting_keys
-    from quarantined
-    inner join cleaned_keys
+            bronze.entity = cleaned.entity
+            and bronze.record_key = cleaned.record_key
+    full outer join quarantined
         on
-            quarantined.entity = cleaned_keys.entity
-            and quarantined.record_key = cleaned_keys.record_key
-    where quarantined.reason not in ('null_key', 'null_last_modified')
-    group by quarantined.entity
-
-),
-
-unknown_keys as (
-
-    select
-        silver_keys.entity,
-        count(*) as keys_not_in_bronze
-    from (
-        select
-            entity,
-            record_key
-        from cleaned_keys
-        union
-        select
-            entity,
-            record_key
-        from quarantined_keys
-    ) as silver_keys
-    left join bronze_keys
-        on
-            silver_keys.entity = bronze_keys.entity
-            and silver_keys.record_key = bronze_keys.record_key
-    where bronze_keys.record_key is null
-    group by silver_keys.entity
+            coalesce(bronze.entity, cleaned.entity) = quarantined.entity
+            and coalesce(bronze.record_key, cleaned.record_key) = quarantined.record_key
 
 ),
 
 reconciled as (
 
     select
-        bronze_counts.entity,
-        bronze_counts.bronze_keys,
-        bronze_counts.keyless_rows,
-        coalesce(cleaned_counts.cleaned_keys, 0) as cleaned_keys,
-        coalesce(quarantined_only_counts.quarantined_only_keys, 0) as quarantined_only_keys,
-        coalesce(keyless_counts.quarantined_keyless_rows, 0) as quarantined_keyless_rows,
-        coalesce(published_and_rejected.conflicting_keys, 0) as conflicting_keys,
-        coalesce(unknown_keys.keys_not_in_bronze, 0) as keys_not_in_bronze
-    from bronze_counts
-    left join cleaned_counts
-        on bronze_counts.entity = cleaned_counts.entity
-    left join quarantined_only_counts
-        on bronze_counts.entity = quarantined_only_counts.entity
-    left join keyless_counts
-        on bronze_counts.entity = keyless_counts.entity
-    left join published_and_rejected
-        on bronze_counts.entity = published_and_rejected.entity
-    left join unknown_keys
-        on bronze_counts.entity = unknown_keys.entity
+        entity,
+        sum(case when record_key is null then bronze_rows else 0 end) as keyless_rows,
+        sum(keyless_rows) as quarantined_keyless_rows,
+        count_if(
+            record_key is not null
+            and bronze_rows > 0
+            and cleaned_rows = 0
+            and quarantined_rows = 0
+        ) as lost_keys,
+        count_if(cleaned_rows > 1) as duplicated_keys,
+        count_if(cleaned_rows > 0 and rejected_rows > 0) as conflicting_keys,
+        count_if(
+            bronze_rows = 0 and (cleaned_rows > 0 or quarantined_rows > 0)
+        ) as keys_not_in_bronze
+    from record_keys
+    group by entity
 
 )
 
 select * from reconciled
 where
-    bronze_keys != cleaned_keys + quarantined_only_keys
-    or keyless_rows != quarantined_keyless_rows
+    keyless_rows != quarantined_keyless_rows
+    or lost_keys > 0
+    or duplicated_keys > 0
     or conflicting_keys > 0
     or keys_not_in_bronze > 0
