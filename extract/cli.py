@@ -18,6 +18,7 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (SettingsError,)
 
 def _known_errors() -> tuple[type[Exception], ...]:
     from extract.bench import BenchError
+    from extract.dq import RuleError
     from extract.erase import EraseError
     from extract.extractor import ExtractError
     from extract.jars import JarsMissingError
@@ -38,6 +39,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
         ThriftError,
         EraseError,
         BenchError,
+        RuleError,
     )
 
 

@@ -280,6 +280,12 @@ def run(
                 )
                 summary.failed += [r.table for r in summary.extracted if r.status != "SUCCESS"]
             if layer != "bronze" and not summary.failed:
+                # The rules table is the source of truth: a row added to it is
+                # a test of this run, with no other step (an invalid row stops
+                # the run here, naming the row).
+                regenerated = dq.generate()
+                if regenerated:
+                    progress(f"tests/dq regenerated from the rules table: {', '.join(regenerated)}")
                 spark = prepare_spark(settings, pepper)
                 progress("dbt build: seeds, snapshots, models and tests")
                 summary.nodes = transform.build(

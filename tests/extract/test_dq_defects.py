@@ -412,6 +412,39 @@ def test_a_row_deleted_from_fact_sales_is_flagged_and_shown(spark, defects_pipel
     assert "LEDGER: 1 UNEXPLAINED (sales_order_lines: fact_sales has" in result.output
 
 
+AUDIT = "assert_every_bronze_key_is_cleaned_or_quarantined"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "scope", "unpublished"),
+    [
+        # A published line vanishes.
+        ("silver.int_order_lines_cleaned", "order_line_id", "true", "true"),
+        # A quarantined product vanishes (one with no published version).
+        (
+            "silver.int_records_quarantined",
+            "record_key",
+            "entity = 'products'",
+            "record_key NOT IN "
+            "(SELECT cast(product_id AS string) FROM silver.int_products_cleaned)",
+        ),
+    ],
+)
+def test_the_nothing_lost_audit_fails_on_a_lost_key(
+    spark, defects_pipeline, restored, table, key, scope, unpublished
+):
+    assert defects_pipeline.invoke("dbt", "test", "--select", AUDIT).exit_code == 0
+
+    victim = spark.sql(
+        f"SELECT min({key}) AS k FROM {table} WHERE {scope} AND {unpublished}"
+    ).first()["k"]
+    assert victim is not None
+    restored(table, f"{scope} AND {key} = '{victim}'")
+    result = defects_pipeline.invoke("dbt", "test", "--select", AUDIT)
+
+    assert result.exit_code == 1, result.output
+
+
 def test_a_busy_source_is_no_false_alarm(spark, defects_pipeline):
     """Rows changed after the extraction are left out of both sides: a new
     customer, an order returned, a line re-priced. (Last in the module: the
@@ -526,3 +559,60 @@ def test_docs_generate_catalogs_every_gold_model(defects_pipeline):
     assert {"fact_sales", "dim_customer", "agg_monthly_kpis", "cohort_analysis"} <= names
     assert gold <= set(catalog["nodes"]), gold - set(catalog["nodes"])
     assert (target / "index.html").is_file()
+
+
+# --- A rule added as a row --------------------------------------------------------
+
+# Every cleaned line with a quantity above 1 fails it, so the rule cannot pass
+# unevaluated.
+ADDED_RULE = (
+    "order_lines_single_unit,int_order_lines_cleaned,quantity,range,1,1,,,,,WARNING,true,"
+    "Added by a test: every line sells one unit"
+)
+
+
+@pytest.fixture
+def rules_csv():
+    """The rules table, restored with its generated tests whatever the test does."""
+    original = dq.RULES_CSV.read_text()
+    try:
+        yield dq.RULES_CSV
+    finally:
+        dq.RULES_CSV.write_text(original)
+        dq.generate()
+
+
+def test_a_rule_added_as_a_row_is_evaluated_by_the_next_run(defects_pipeline, rules_csv):
+    rules_csv.write_text(rules_csv.read_text().rstrip("\n") + "\n" + ADDED_RULE + "\n")
+
+    result = defects_pipeline.invoke("run", "--layer", "silver")
+
+    assert "tests/dq regenerated from the rules table: tests/dq/order_lines_single_unit.sql" in (
+        result.output
+    )
+    report = json.loads(defects_pipeline.invoke("dq", "report", "--json").output)
+    added = {r["rule_name"]: r for r in report}["order_lines_single_unit"]
+    assert added["status"] == "WARNING" and added["severity"] == "WARNING", result.output
+    source = defects_pipeline.source
+    with source.connect() as conn:
+        multi_unit = conn.execute(
+            sa.text("SELECT count(*) FROM sales_order_lines WHERE quantity > 1")
+        ).scalar_one()
+    source.dispose()
+    assert 0 < added["failing_rows"] <= multi_unit
+    assert "1 WARNING (order_lines_single_unit)" in result.output
+
+
+def test_an_invalid_rule_row_stops_the_run_naming_the_row(defects_pipeline, rules_csv):
+    rows = rules_csv.read_text().rstrip("\n").splitlines()
+    bad = ADDED_RULE.replace("int_order_lines_cleaned,quantity", "int_order_lines_cleaned,qty")
+    rules_csv.write_text("\n".join([*rows, bad]) + "\n")
+
+    result = defects_pipeline.invoke("run", "--layer", "silver")
+
+    assert result.exit_code == 1
+    assert (
+        f"error: dq_rules.csv line {len(rows) + 1} (order_lines_single_unit): "
+        "column 'qty' does not exist in int_order_lines_cleaned"
+    ) in result.output
+    assert not (dq.GENERATED_DIR / "order_lines_single_unit.sql").exists()
