@@ -1,8 +1,9 @@
 {#- The SQL that finds email- or phone-shaped values in every string column
     of a relation (one scan): one row per (column, kind) with its number of
     hits, no rows when the relation is clean or none. Values are never
-    selected, so a failing test does not print the PII it found. -#}
-{% macro pii_values_query(relation) %}
+    selected, so a failing test does not print the PII it found. In
+    id_columns (integer keys as text) a value of digits alone is an id. -#}
+{% macro pii_values_query(relation, id_columns=[]) %}
     {#- `@` followed by a dotted domain, e.g. "x@mail.gr" or a bare "@mail.gr". -#}
     {%- set email_pattern = "@[^@ ]+[.][^@ .]+" -%}
     {#- 8 to 15 digits, optionally led by + and separated by single spaces,
@@ -54,7 +55,15 @@
     ) as column_values
     where
         column_value rlike '{{ email_pattern }}'
-        or column_value rlike '{{ phone_pattern }}'
+        or (
+            column_value rlike '{{ phone_pattern }}'
+            {%- if id_columns %}
+            and not (
+                column_name in ('{{ id_columns | join("', '") }}')
+                and column_value rlike '^[0-9]+$'
+            )
+            {%- endif %}
+        )
     group by 1, 2, 3
     {%- endif -%}
 {% endmacro %}

@@ -97,6 +97,28 @@ def freshen(engine: sa.Engine) -> None:
         _update(conn, orders, {newest: {"order_date": now() - timedelta(hours=1)}}, now())
 
 
+# A line quarantined (quantity 0) under an id as long as a phone number, as
+# every line from the 10,000,000th on (scale 100): the Silver PII scan must
+# read it as an id.
+LONG_LINE_ID = 12_345_678
+
+
+def add_long_id_line(engine: sa.Engine) -> None:
+    lines = schema.sales_order_lines
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(lines).order_by(lines.c.order_line_id).limit(1)).one()
+        conn.execute(
+            lines.insert().values(
+                {
+                    **row._asdict(),
+                    "order_line_id": LONG_LINE_ID,
+                    "quantity": 0,
+                    "last_modified": now(),
+                }
+            )
+        )
+
+
 def inject_defects(engine: sa.Engine) -> dict[str, Any]:
     """Defects, each aimed at one rule; returns the original values to restore."""
     customers, products = schema.customers, schema.products
@@ -177,6 +199,7 @@ def defects_pipeline(request, tmp_path_factory) -> DefectsPipeline:
     try:
         init_source(engine, scale=SCALE, seed=SEED)
         freshen(engine)
+        add_long_id_line(engine)
         defects = inject_defects(engine)
         env = cli_env(home, RETAILNOVA_PII_PEPPER=PEPPER)
         defective = _run(env, settings)
@@ -281,6 +304,18 @@ def test_repairing_the_source_passes_every_rule_and_exits_0(defects_pipeline):
         if line.startswith("[") and " rows extracted in " in line
     )
     assert landed == changed
+
+
+def test_a_key_as_long_as_a_phone_number_is_no_pii_leak(spark, defects_pipeline):
+    quarantined = spark.sql(
+        "SELECT reason FROM silver.int_records_quarantined "
+        f"WHERE entity = 'sales_order_lines' AND record_key = '{LONG_LINE_ID}'"
+    ).collect()
+
+    assert [r["reason"] for r in quarantined] == ["non_positive_quantity"]
+    # The PII scan ran on it and passed (a failure would have failed the run).
+    assert defects_pipeline.repaired.result.exit_code == 0
+    assert "assert_no_pii_in_silver" not in defects_pipeline.repaired.output
 
 
 def test_dq_report_text_ends_with_the_summary_line(defects_pipeline):
