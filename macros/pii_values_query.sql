@@ -1,9 +1,11 @@
 {#- The SQL that finds email- or phone-shaped values in every string column
     of a relation (one scan): one row per (column, kind) with its number of
     hits, no rows when the relation is clean or none. Values are never
-    selected, so a failing test does not print the PII it found. In
-    id_columns (integer keys as text) a value of digits alone is an id. -#}
-{% macro pii_values_query(relation, id_columns=[]) %}
+    selected, so a failing test does not print the PII it found. In a
+    column whose YAML meta says digits_are_ids (integer keys as text) a value
+    of digits alone is an id: read from the model's node, so every caller
+    (the Silver scan, Gold's no_pii_values) honours it. -#}
+{% macro pii_values_query(relation) %}
     {#- `@` followed by a dotted domain, e.g. "x@mail.gr" or a bare "@mail.gr". -#}
     {%- set email_pattern = "@[^@ ]+[.][^@ .]+" -%}
     {#- 8 to 15 digits, optionally led by + and separated by single spaces,
@@ -17,6 +19,18 @@
         ~ "[+]?[0-9](?:[ ().-]{0,2}[0-9]){7,14}"
         ~ "(?![0-9A-Za-z])"
     ) -%}
+    {%- set id_columns = [] -%}
+    {%- if execute and relation is not none -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.schema == relation.schema and node.alias == relation.identifier -%}
+                {%- for column in node.columns.values() -%}
+                    {%- if column.meta.get('digits_are_ids') -%}
+                        {%- do id_columns.append(column.name) -%}
+                    {%- endif -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- set string_columns = [] -%}
     {%- if execute and relation is not none -%}
         {%- for column in adapter.get_columns_in_relation(relation) -%}

@@ -127,7 +127,7 @@ record_keys as (
         coalesce(bronze.record_key, cleaned.record_key, quarantined.record_key) as record_key,
         coalesce(bronze.bronze_rows, 0) as bronze_rows,
         coalesce(cleaned.cleaned_rows, 0) as cleaned_rows,
-        coalesce(quarantined.keyless_rows, 0) as keyless_rows,
+        coalesce(quarantined.keyless_rows, 0) as quarantined_keyless_rows,
         coalesce(quarantined.keyed_rows, 0) as quarantined_rows,
         coalesce(quarantined.rejected_rows, 0) as rejected_rows
     from bronze
@@ -147,7 +147,7 @@ reconciled as (
     select
         entity,
         sum(case when record_key is null then bronze_rows else 0 end) as keyless_rows,
-        sum(keyless_rows) as quarantined_keyless_rows,
+        sum(quarantined_keyless_rows) as quarantined_keyless_rows,
         count_if(
             record_key is not null
             and bronze_rows > 0

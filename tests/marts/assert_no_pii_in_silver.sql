@@ -2,8 +2,7 @@
 -- Bronze): every string column of every model, snapshot and seed in the silver
 -- schema, found through the graph so a new model is covered without a YAML
 -- change. Gold models carry the same check as the generic test no_pii_values.
--- A column whose YAML meta says digits_are_ids holds integer keys as text: a
--- value of digits alone there is an id, not a phone number.
+-- (pii_values_query honours a column's digits_are_ids meta.)
 -- The refs below only order this test after the Silver models.
 -- depends_on: {{ ref('int_customers_cleaned') }}
 -- depends_on: {{ ref('int_products_cleaned') }}
@@ -22,13 +21,7 @@
                 database=node.database, schema=node.schema, identifier=node.alias
             ) -%}
             {%- if relation is not none -%}
-                {%- set id_columns = [] -%}
-                {%- for column in node.columns.values() -%}
-                    {%- if column.meta.get('digits_are_ids') -%}
-                        {%- do id_columns.append(column.name) -%}
-                    {%- endif -%}
-                {%- endfor -%}
-                {%- do relations.append((relation, id_columns)) -%}
+                {%- do relations.append(relation) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -38,8 +31,8 @@ with
 
 hits as (
 
-    {% for relation, id_columns in relations -%}
-        select * from ({{ pii_values_query(relation, id_columns) }}) as relation_hits
+    {% for relation in relations -%}
+        select * from ({{ pii_values_query(relation) }}) as relation_hits
         {% if not loop.last %}union all{% endif %}
     {% else -%}
         {{ pii_values_query(none) }}
