@@ -180,12 +180,19 @@ def extract_cmd(settings: Settings, tables: tuple[str, ...]) -> None:
     help="Run one layer only (default: all, Bronze to Gold).",
 )
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from Bronze.")
+@click.option(
+    "--unit-tests",
+    is_flag=True,
+    help="Also run dbt's unit tests (fixed inputs: slim CI and `make test` run them).",
+)
 @click.pass_obj
-def run_cmd(settings: Settings, layer: str | None, full_refresh: bool) -> None:
-    """The daily job: extract, then dbt build (seeds, snapshots, models, tests)."""
+def run_cmd(settings: Settings, layer: str | None, full_refresh: bool, unit_tests: bool) -> None:
+    """The daily job: extract, then dbt build (seeds, snapshots, models, data tests)."""
     from extract.pipeline import run
 
-    summary = run(settings, layer=layer, full_refresh=full_refresh, progress=echo)
+    summary = run(
+        settings, layer=layer, full_refresh=full_refresh, unit_tests=unit_tests, progress=echo
+    )
     echo(f"run took {summary.run.duration_seconds:.1f}s")
     if summary.run.sla_breached:
         echo(f"SLA BREACHED: longer than RETAILNOVA_RUN_SLA_MINUTES={settings.run_sla_minutes:g}")

@@ -256,6 +256,7 @@ def run(
     *,
     layer: str | None = None,
     full_refresh: bool = False,
+    unit_tests: bool = False,
     progress: Progress = lambda msg: None,
 ) -> RunSummary:
     """The daily job: extract into Bronze, then dbt build Silver and Gold."""
@@ -293,6 +294,7 @@ def run(
                     run_id=run.run_id,
                     layer=layer,
                     full_refresh=full_refresh,
+                    unit_tests=unit_tests,
                     progress=progress,
                 )
                 _count_rows(spark, summary.nodes)

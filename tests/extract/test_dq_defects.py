@@ -578,6 +578,24 @@ def test_slim_ci_without_a_change_builds_nothing(defects_pipeline):
     assert slim_ci(defects_pipeline.settings) == []
 
 
+def test_the_daily_run_leaves_unit_tests_to_ci_where_they_pass(defects_pipeline):
+    target = defects_pipeline.settings.home / "dbt" / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    data_tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    ran = re.search(r"^TESTS +(\d+) ", defects_pipeline.repaired.output, re.MULTILINE)
+    assert ran and int(ran.group(1)) == len(data_tests)
+    assert manifest["unit_tests"]
+
+    result = defects_pipeline.invoke("dbt", "test", "--select", "test_type:unit")
+
+    assert result.exit_code == 0, result.output
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    # The project's on-run-start hook (the pepper check) is reported too.
+    results = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    assert sorted(r["unique_id"] for r in results) == sorted(manifest["unit_tests"])
+    assert {r["status"] for r in results} == {"pass"}
+
+
 def test_docs_generate_catalogs_every_gold_model(defects_pipeline):
     result = defects_pipeline.invoke("docs", "generate")
 
