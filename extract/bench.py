@@ -210,7 +210,7 @@ def _add_extraction(stage: Stage, metadata_url: str) -> None:
         engine.dispose()
     stage.rows_extracted = sum(r.rows_written or 0 for r in rows)
     if rows:
-        # Tables overlap (a few at a time): the span is the extraction's wall time.
+        # Tables are pulled one after another: the span is the extraction's time.
         stage.extract_seconds = (
             max(_as_datetime(r.finished_at) for r in rows)
             - min(_as_datetime(r.started_at) for r in rows)

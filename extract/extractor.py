@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,7 +33,6 @@ from extract.spark import delta_exists, ensure_schema, lake_table
 FETCH_SIZE = 10_000
 ROWS_PER_PARTITION = 250_000
 MAX_PARTITIONS = 8
-PARALLEL_TABLES = 3
 AUDIT_COLUMNS = ("_extracted_at", "_run_id", "_source_table")
 PARTITION_COLUMNS = ("year", "month")
 
@@ -195,12 +193,7 @@ class Extractor:
         for name in names:
             schema.table_by_name(name)
         ensure_schema(self.spark, self.settings, "bronze")
-        # Tables are independent (own watermark, own Delta commit, own retry),
-        # and on a day most of a table's time is waiting: the source's
-        # queries, Delta's log and commit, the metadata store. Overlapping a
-        # few tables keeps both cores busy; Spark runs their jobs side by side.
-        with ThreadPoolExecutor(max_workers=min(len(names), PARALLEL_TABLES)) as pool:
-            return list(pool.map(lambda name: self.extract_table(run_id, name), names))
+        return [self.extract_table(run_id, name) for name in names]
 
     def extract_table(self, run_id: str, table: str) -> TableResult:
         started = time.monotonic()
