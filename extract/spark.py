@@ -27,6 +27,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties').as_uri()}",
             f"-Dderby.system.home={home}",
             f"-Dderby.stream.error.file={settings.logs / 'derby.log'}",
+            # Parquet's codecs allocate direct buffers, which only a GC frees;
+            # uncapped they may grow to the heap's size again (scale 100: 9.4
+            # GiB resident with a 4 GiB heap). At the cap the JVM collects.
+            "-XX:MaxDirectMemorySize=1g",
         ]
     )
     return {
