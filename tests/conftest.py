@@ -3,6 +3,7 @@ RetailNova home (source, metadata store, lake) per test."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def process_env(home: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILNOVA_")}
     env.update({k: v for k, v in cli_env(home, **settings).items() if v is not None})
     return env
+
+
+def assert_every_unit_test_passed(target: Path) -> None:
+    """After `retailnova dbt test --select test_type:unit`: every unit test of
+    the project ran and passed (dbt also reports the on-run-start hook)."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    assert manifest["unit_tests"]
+    assert sorted(r["unique_id"] for r in results) == sorted(manifest["unit_tests"])
+    assert {r["status"] for r in results} == {"pass"}
 
 
 @pytest.fixture(scope="session")

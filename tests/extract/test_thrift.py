@@ -38,7 +38,12 @@ from extract.thrift import (
     thrift_daemon,
     write_properties,
 )
-from tests.conftest import make_settings, postgres_url, process_env
+from tests.conftest import (
+    assert_every_unit_test_passed,
+    make_settings,
+    postgres_url,
+    process_env,
+)
 
 RETAILNOVA = str(Path(sys.executable).with_name("retailnova"))
 SCALE = "0.02"
@@ -381,13 +386,8 @@ def test_a_run_on_the_thrift_target_builds_everything(thrift_run, thrift_home, l
 def test_the_unit_tests_pass_over_thrift(thrift_run, thrift_home):
     done = _retailnova(thrift_home.env, "dbt", "test", "--select", "test_type:unit")
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    results = json.loads((thrift_home.path / "dbt" / "target" / "run_results.json").read_text())
-    results = [r for r in results["results"] if r["unique_id"].startswith("unit_test.")]
-    manifest = json.loads((thrift_home.path / "dbt" / "target" / "manifest.json").read_text())
-    # Every unit test of the project, over Thrift too (dbt-labs/dbt-adapters#481,
-    # fixed in macros/).
-    assert sorted(r["unique_id"] for r in results) == sorted(manifest["unit_tests"])
-    assert {r["status"] for r in results} == {"pass"}
+    # Over Thrift too (dbt-labs/dbt-adapters#481, fixed in macros/).
+    assert_every_unit_test_passed(thrift_home.path / "dbt" / "target")
 
 
 def test_a_run_with_the_lake_on_s3_succeeds(local_run, s3_server):
