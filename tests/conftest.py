@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import URL, create_engine, make_url
 
 from extract.settings import Settings, load_settings
+from extract.source import schema
 
 # The caller's settings a test home keeps: only the machine-wide jar cache.
 CARRIED = ("RETAILNOVA_JAR_CACHE",)
@@ -46,6 +49,16 @@ def assert_every_unit_test_passed(target: Path) -> None:
     assert manifest["unit_tests"]
     assert sorted(r["unique_id"] for r in results) == sorted(manifest["unit_tests"])
     assert {r["status"] for r in results} == {"pass"}
+
+
+def update_versions(
+    conn: sa.Connection, table: sa.Table, changes: dict[int, dict], stamp: datetime
+) -> None:
+    """New versions of source rows, by key: their changed columns and a
+    last_modified of `stamp`, as the OLTP system writes them."""
+    key = table.c[schema.primary_key(table)]
+    for value, columns in changes.items():
+        conn.execute(table.update().where(key == value).values(**columns, last_modified=stamp))
 
 
 @pytest.fixture(scope="session")

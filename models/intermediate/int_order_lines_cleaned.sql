@@ -1,3 +1,22 @@
+{#- Incremental: a day touches about 1% of the lines, so a run ranks only the
+    versions of the keys with a version landed in Bronze since the newest
+    landing this table holds (late older versions included: the rank still
+    sees every version of such a key) and merges their current versions. A
+    key whose current version now fails the quantity rule leaves the table
+    (merge_delete_condition, macros/spark__get_merge_sql.sql). Deletion
+    vectors: a merge marks the rows it replaces instead of rewriting every
+    file that holds one (a day's changed keys are spread over all files). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='order_line_id',
+        on_schema_change='fail',
+        tblproperties={'delta.enableDeletionVectors': 'true'},
+        merge_delete_condition='not DBT_INTERNAL_SOURCE.quantity > 0',
+    )
+}}
+
 with
 
 order_lines as (
@@ -6,6 +25,28 @@ order_lines as (
 
 ),
 
+{% if is_incremental() %}
+
+-- Every Bronze row this table has seen landed at or before its newest
+-- extracted_at, and a later extraction lands later: from there on is new.
+watermark as (
+
+    select coalesce(max(extracted_at), cast('1900-01-01' as timestamp)) as landed_since
+    from {{ this }}
+
+),
+
+changed_keys as (
+
+    select distinct order_lines.order_line_id
+    from order_lines
+    cross join watermark
+    where order_lines.extracted_at > watermark.landed_since
+
+),
+
+{% endif %}
+
 versions_ranked as (
 
     select
@@ -13,6 +54,9 @@ versions_ranked as (
         {{ latest_version_rank('order_line_id') }} as version_rank
     from order_lines
     where order_line_id is not null and last_modified is not null
+    {% if is_incremental() %}
+        and order_line_id in (select changed_keys.order_line_id from changed_keys)
+    {% endif %}
 
 ),
 
@@ -24,7 +68,8 @@ current_versions as (
 ),
 
 -- A line whose current quantity is not positive is quarantined
--- (int_records_quarantined), not counted.
+-- (int_records_quarantined), not counted; on an incremental run the merge
+-- drops it.
 final as (
 
     select
@@ -34,9 +79,12 @@ final as (
         quantity,
         unit_price,
         created_at,
-        last_modified
+        last_modified,
+        extracted_at
     from current_versions
-    where quantity > 0
+    {% if not is_incremental() %}
+        where quantity > 0
+    {% endif %}
 
 )
 

@@ -1,3 +1,19 @@
+{#- Incremental, as int_order_lines_cleaned: a run ranks only the versions of
+    the orders with a version landed in Bronze since the newest landing this
+    table holds, and merges their current versions. No rule drops an order,
+    so the merge never deletes. Deletion vectors: a merge marks the rows it
+    replaces instead of rewriting every file that holds one (a day's status
+    changes are spread over all files). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='order_id',
+        on_schema_change='fail',
+        tblproperties={'delta.enableDeletionVectors': 'true'},
+    )
+}}
+
 with
 
 orders as (
@@ -6,6 +22,28 @@ orders as (
 
 ),
 
+{% if is_incremental() %}
+
+-- Every Bronze row this table has seen landed at or before its newest
+-- extracted_at, and a later extraction lands later: from there on is new.
+watermark as (
+
+    select coalesce(max(extracted_at), cast('1900-01-01' as timestamp)) as landed_since
+    from {{ this }}
+
+),
+
+changed_keys as (
+
+    select distinct orders.order_id
+    from orders
+    cross join watermark
+    where orders.extracted_at > watermark.landed_since
+
+),
+
+{% endif %}
+
 versions_ranked as (
 
     select
@@ -13,6 +51,9 @@ versions_ranked as (
         {{ latest_version_rank('order_id') }} as version_rank
     from orders
     where order_id is not null and last_modified is not null
+    {% if is_incremental() %}
+        and order_id in (select changed_keys.order_id from changed_keys)
+    {% endif %}
 
 ),
 
@@ -34,6 +75,7 @@ cleaned as (
         payment_method,
         created_at,
         last_modified,
+        extracted_at,
         -- A negative (or missing) shipping cost becomes 0.
         cast(
             case when shipping_cost >= 0 then shipping_cost else 0 end as decimal(10, 2)
@@ -59,7 +101,8 @@ final as (
         shipping_cost,
         discount_pct,
         created_at,
-        last_modified
+        last_modified,
+        extracted_at
     from cleaned
 
 )

@@ -105,13 +105,31 @@ unversionable_rejected as (
 
 ),
 
+-- Only a key with a failing version can have a failing current one, so only
+-- those keys' versions are ranked (a day's lines are ranked in seconds, not
+-- the whole history's).
+products_with_a_failing_version as (
+
+    select distinct product_id
+    from products
+    where
+        product_id is not null and last_modified is not null
+        and not coalesce(unit_price > 0, false)
+
+),
+
 product_versions_ranked as (
 
     select
         *,
         {{ latest_version_rank('product_id') }} as version_rank
     from products
-    where product_id is not null and last_modified is not null
+    where
+        last_modified is not null
+        and product_id in (
+            select products_with_a_failing_version.product_id
+            from products_with_a_failing_version
+        )
 
 ),
 
@@ -130,13 +148,28 @@ unpriced_products as (
 
 ),
 
+order_lines_with_a_failing_version as (
+
+    select distinct order_line_id
+    from order_lines
+    where
+        order_line_id is not null and last_modified is not null
+        and not coalesce(quantity > 0, false)
+
+),
+
 order_line_versions_ranked as (
 
     select
         *,
         {{ latest_version_rank('order_line_id') }} as version_rank
     from order_lines
-    where order_line_id is not null and last_modified is not null
+    where
+        last_modified is not null
+        and order_line_id in (
+            select order_lines_with_a_failing_version.order_line_id
+            from order_lines_with_a_failing_version
+        )
 
 ),
 

@@ -34,7 +34,12 @@ from extract.source import schema
 from extract.source.generate import init_source
 from extract.spark import LAYERS
 from extract.transform import CI_SCHEMA_PREFIX, state_dir
-from tests.conftest import assert_every_unit_test_passed, cli_env, make_settings
+from tests.conftest import (
+    assert_every_unit_test_passed,
+    cli_env,
+    make_settings,
+    update_versions,
+)
 from tests.extract.test_ledger import expected_revenue
 
 SCALE = 0.02
@@ -80,12 +85,6 @@ class DefectsPipeline:
         return sa.create_engine(self.settings.source_url)
 
 
-def _update(conn: sa.Connection, table: sa.Table, changes: dict[int, dict], stamp: datetime):
-    key = table.c[schema.primary_key(table)]
-    for value, columns in changes.items():
-        conn.execute(table.update().where(key == value).values(**columns, last_modified=stamp))
-
-
 def freshen(engine: sa.Engine) -> None:
     """The newest order placed an hour ago, so the clean source passes
     orders_freshness whatever day the sample's history ends on."""
@@ -94,7 +93,7 @@ def freshen(engine: sa.Engine) -> None:
         newest = conn.execute(
             sa.select(orders.c.order_id).order_by(orders.c.order_date.desc()).limit(1)
         ).scalar_one()
-        _update(conn, orders, {newest: {"order_date": now() - timedelta(hours=1)}}, now())
+        update_versions(conn, orders, {newest: {"order_date": now() - timedelta(hours=1)}}, now())
 
 
 # A line quarantined (quantity 0) under an id as long as a phone number, as
@@ -136,7 +135,7 @@ def inject_defects(engine: sa.Engine) -> dict[str, Any]:
         missing = total - len(emails)
         # customers_email_completeness (WARNING): emails nulled past the threshold.
         nulled = dict(list(emails.items())[: int(total * NULL_EMAIL_SHARE) - missing + 1])
-        _update(conn, customers, {k: {"email": None} for k in nulled}, stamp)
+        update_versions(conn, customers, {k: {"email": None} for k in nulled}, stamp)
         # products_code_unique (CRITICAL): two priced products with one code.
         (_, code), (second, second_code) = conn.execute(
             sa.select(products.c.product_id, products.c.product_code)
@@ -144,7 +143,7 @@ def inject_defects(engine: sa.Engine) -> dict[str, Any]:
             .order_by(products.c.product_id)
             .limit(2)
         ).all()
-        _update(conn, products, {second: {"product_code": code}}, stamp)
+        update_versions(conn, products, {second: {"product_code": code}}, stamp)
         # order_lines_quantity_range (WARNING): one implausible quantity.
         line, quantity = conn.execute(
             sa.select(lines.c.order_line_id, lines.c.quantity)
@@ -152,10 +151,12 @@ def inject_defects(engine: sa.Engine) -> dict[str, Any]:
             .order_by(lines.c.order_line_id)
             .limit(1)
         ).one()
-        _update(conn, lines, {line: {"quantity": OUT_OF_RANGE_QUANTITY}}, stamp)
+        update_versions(conn, lines, {line: {"quantity": OUT_OF_RANGE_QUANTITY}}, stamp)
         # orders_freshness (WARNING): every order 40 days older.
         dates = dict(conn.execute(sa.select(orders.c.order_id, orders.c.order_date)).all())
-        _update(conn, orders, {k: {"order_date": v - STALE_BY} for k, v in dates.items()}, stamp)
+        update_versions(
+            conn, orders, {k: {"order_date": v - STALE_BY} for k, v in dates.items()}, stamp
+        )
     return {
         "customers_email_completeness": {k: {"email": v} for k, v in nulled.items()},
         "products_code_unique": {second: {"product_code": second_code}},
@@ -169,10 +170,12 @@ def repair(engine: sa.Engine, defects: dict[str, Any]) -> None:
     """The original values back, as new versions (a later last_modified)."""
     stamp = now()
     with engine.begin() as conn:
-        _update(conn, schema.customers, defects["customers_email_completeness"], stamp)
-        _update(conn, schema.products, defects["products_code_unique"], stamp)
-        _update(conn, schema.sales_order_lines, defects["order_lines_quantity_range"], stamp)
-        _update(conn, schema.sales_orders, defects["orders_freshness"], stamp)
+        update_versions(conn, schema.customers, defects["customers_email_completeness"], stamp)
+        update_versions(conn, schema.products, defects["products_code_unique"], stamp)
+        update_versions(
+            conn, schema.sales_order_lines, defects["order_lines_quantity_range"], stamp
+        )
+        update_versions(conn, schema.sales_orders, defects["orders_freshness"], stamp)
 
 
 def _run(env: dict[str, str | None], settings: Settings) -> Run:
