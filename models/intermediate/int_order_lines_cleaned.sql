@@ -27,21 +27,11 @@ order_lines as (
 
 {% if is_incremental() %}
 
--- Every Bronze row this table has seen landed at or before its newest
--- extracted_at, and a later extraction lands later: from there on is new.
-watermark as (
-
-    select coalesce(max(extracted_at), cast('1900-01-01' as timestamp)) as landed_since
-    from {{ this }}
-
-),
-
 changed_keys as (
 
-    select distinct order_lines.order_line_id
+    select distinct order_line_id
     from order_lines
-    cross join watermark
-    where order_lines.extracted_at > watermark.landed_since
+    where extracted_at > {{ last_landing() }}
 
 ),
 

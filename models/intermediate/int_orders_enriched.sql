@@ -21,26 +21,17 @@ with
 
 {% if is_incremental() %}
 
--- Each value here was copied from a Bronze row landed by an earlier run, and
--- a later extraction lands later: from the newest one on is new.
-watermark as (
-
-    select coalesce(max(extracted_at), cast('1900-01-01' as timestamp)) as landed_since
-    from {{ this }}
-
-),
-
+-- The watermark holds here too: this table's extracted_at values were copied
+-- from Bronze rows landed by earlier runs.
 changed_orders as (
 
-    select bronze_orders.order_id
-    from {{ ref('stg_retailnova__orders') }} as bronze_orders
-    cross join watermark
-    where bronze_orders.extracted_at > watermark.landed_since
+    select order_id
+    from {{ ref('stg_retailnova__orders') }}
+    where extracted_at > {{ last_landing() }}
     union
-    select bronze_order_lines.order_id
-    from {{ ref('stg_retailnova__order_lines') }} as bronze_order_lines
-    cross join watermark
-    where bronze_order_lines.extracted_at > watermark.landed_since
+    select order_id
+    from {{ ref('stg_retailnova__order_lines') }}
+    where extracted_at > {{ last_landing() }}
 
 ),
 
