@@ -3,16 +3,11 @@
     landing this table holds (late older versions included: the rank still
     sees every version of such a key) and merges their current versions. A
     key whose current version now fails the quantity rule leaves the table
-    (merge_delete_condition, macros/spark__get_merge_sql.sql). Deletion
-    vectors: a merge marks the rows it replaces instead of rewriting every
-    file that holds one (a day's changed keys are spread over all files). -#}
+    (merge_delete_condition, macros/spark__get_merge_sql.sql). Shared config
+    in dbt_project.yml. -#}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='merge',
         unique_key='order_line_id',
-        on_schema_change='fail',
-        tblproperties={'delta.enableDeletionVectors': 'true'},
         merge_delete_condition='not DBT_INTERNAL_SOURCE.quantity > 0',
     )
 }}

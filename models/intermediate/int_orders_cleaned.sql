@@ -1,16 +1,10 @@
 {#- Incremental, as int_order_lines_cleaned: a run ranks only the versions of
     the orders with a version landed in Bronze since the newest landing this
     table holds, and merges their current versions. No rule drops an order,
-    so the merge never deletes. Deletion vectors: a merge marks the rows it
-    replaces instead of rewriting every file that holds one (a day's status
-    changes are spread over all files). -#}
+    so the merge never deletes. Shared config in dbt_project.yml. -#}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='merge',
         unique_key='order_id',
-        on_schema_change='fail',
-        tblproperties={'delta.enableDeletionVectors': 'true'},
     )
 }}
 

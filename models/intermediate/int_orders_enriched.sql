@@ -1,15 +1,11 @@
 {#- Incremental: a run recomputes only the orders with a version, or a line
     version, landed in Bronze since the newest order landing this table holds
     (a line that turned quarantined counts: its failing version landed too),
-    and merges them. Orders never leave, so the merge never deletes. Deletion
-    vectors, as in int_orders_cleaned. -#}
+    and merges them. Orders never leave, so the merge never deletes. Shared
+    config in dbt_project.yml. -#}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='merge',
         unique_key='order_id',
-        on_schema_change='fail',
-        tblproperties={'delta.enableDeletionVectors': 'true'},
     )
 }}
 
