@@ -59,6 +59,36 @@ def test_memory_is_the_whole_process_tree():
     assert memory.peak >= 192 * MIB
 
 
+# A process holding 256 MiB with a second thread: a task of its own (its tid is
+# a /proc entry) that shares the process's memory, as the JVM's child does
+# between its clone and its exec when the JVM starts a command.
+SHARED = textwrap.dedent(
+    """
+    import threading, time
+    held = bytearray(256 * 1024 * 1024)
+    threading.Thread(target=lambda: (print(threading.get_native_id(), flush=True),
+                                     time.sleep(30)), daemon=True).start()
+    time.sleep(30)
+    """
+)
+
+
+def test_a_task_sharing_its_parents_memory_counts_once():
+    process = subprocess.Popen([sys.executable, "-c", SHARED], stdout=subprocess.PIPE, text=True)
+    try:
+        task = int(process.stdout.readline())
+        alone = tree_rss_bytes([process.pid])
+        both = tree_rss_bytes([process.pid, task])
+        task_alone = tree_rss_bytes([task])
+    finally:
+        process.kill()
+        process.wait()
+
+    assert alone >= 256 * MIB
+    assert task_alone >= 256 * MIB  # the task alone does see the whole process
+    assert both < alone + 16 * MIB
+
+
 def _table_rows(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return sum(
