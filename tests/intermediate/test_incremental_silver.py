@@ -8,6 +8,7 @@ must have merged, not rewritten.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -82,6 +83,8 @@ def builds(request, tmp_path_factory):
         )
         update_versions(conn, orders, {delivered: {"status": "Returned"}}, stamp)
     build()
+    compiled = settings.home / "dbt" / "target" / "compiled" / "retailnova" / "models"
+    watermarks = {t: (compiled / "intermediate" / f"{t}.sql").read_text() for t in INCREMENTAL}
     merged = {t: last_operation(spark, t) for t in INCREMENTAL}
     incremental = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
     summary = run(settings, layer="silver", full_refresh=True)
@@ -89,6 +92,7 @@ def builds(request, tmp_path_factory):
     full = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
     return {
         "merged": merged,
+        "compiled": watermarks,
         "incremental": incremental,
         "full": full,
         "counted": counted,
@@ -116,6 +120,14 @@ def test_the_incremental_run_merged_only_the_changed_keys(builds):
     assert int(lines["numTargetRowsInserted"]) >= 2
     total = len(builds["full"]["int_order_lines_cleaned"])
     assert int(lines["numSourceRows"]) < total / 10
+
+
+@pytest.mark.parametrize("table", INCREMENTAL)
+def test_the_watermark_is_a_literal_that_delta_can_skip_files_by(builds, table):
+    # A subquery over the table would hide the bound from data skipping.
+    sql = builds["compiled"][table]
+    assert re.search(r"extracted_at > timestamp_micros\(\d{16}\)", sql), sql
+    assert "max(extracted_at)" not in sql
 
 
 def test_a_line_follows_its_current_quantity_in_and_out_of_quarantine(builds):
