@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -125,15 +126,20 @@ def _rss_bytes(pid: int) -> int:
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_SYS_KCMP, _KCMP_VM = 312, 1  # x86_64's syscall number; kcmp(2)
+# kcmp(2)'s number differs by architecture; elsewhere the number means
+# another call, so it is not made at all.
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
+_KCMP_VM = 1
 
 
 def _same_memory(pid: int, other: int) -> bool:
     """Whether two tasks share one address space. The JVM starts a command
     (Hadoop's shell calls) with clone(CLONE_VM) and then exec: in between, the
     child's VmRSS is the whole JVM's, and summing it counted the JVM twice
-    (a 9.6 GiB "peak" for a 4.8 GiB JVM). Where kcmp is unavailable the tasks
-    count as separate, as before."""
+    (a 9.6 GiB "peak" for a 4.8 GiB JVM). Where kcmp is unavailable, or on
+    another architecture, the tasks count as separate, as before."""
+    if _SYS_KCMP is None:
+        return False
     return _libc.syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0) == 0
 
 

@@ -17,17 +17,20 @@ with
 
 {% if is_incremental() %}
 
+{#- Read once: outside a unit test each call queries this table. -#}
+{%- set landed_since = last_landing() %}
+
 -- The watermark holds here too: this table's extracted_at values were copied
 -- from Bronze rows landed by earlier runs.
 changed_orders as (
 
     select order_id
     from {{ ref('stg_retailnova__orders') }}
-    where extracted_at > {{ last_landing() }}
+    where extracted_at > {{ landed_since }}
     union
     select order_id
     from {{ ref('stg_retailnova__order_lines') }}
-    where extracted_at > {{ last_landing() }}
+    where extracted_at > {{ landed_since }}
 
 ),
 
