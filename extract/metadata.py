@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -142,6 +143,22 @@ reconciliation_ledger = Table(
     Column("fact_lines", Integer),
     Column("fact_net_amount", String(40)),
     Column("differences", Text),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
+
+# The whole-history checks' scope (extract/checks.py): per check, the Bronze
+# landing it has verified everything up to, with the project code it verified
+# it with. Only ever moved by a run in which the check passed.
+check_scopes = Table(
+    "check_scopes",
+    metadata,
+    Column("check_name", String(128), primary_key=True),
+    Column("checked_through_micros", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    # When the check last ran over the whole history.
+    Column("full_checked_at", DateTime, nullable=False),
+    Column("run_id", String(64), nullable=False),
     Column("recorded_at", DateTime, nullable=False),
 )
 
@@ -335,6 +352,19 @@ class MetadataStore:
             )
             if updated.rowcount == 0:
                 conn.execute(insert(pipeline_watermarks).values(table_name=table_name, **values))
+
+    def check_scopes(self) -> dict[str, dict]:
+        with self.engine.connect() as conn:
+            return {r.check_name: dict(r._mapping) for r in conn.execute(select(check_scopes))}
+
+    def set_check_scope(self, check_name: str, **values: object) -> None:
+        values = {**values, "recorded_at": utcnow()}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(check_scopes).where(check_scopes.c.check_name == check_name).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(insert(check_scopes).values(check_name=check_name, **values))
 
     def executions(self, run_id: str) -> list[dict]:
         with self.engine.connect() as conn:

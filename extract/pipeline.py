@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from extract import dq
+from extract import checks, dq
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
 from extract.lock import HomeLock, home_lock
@@ -288,6 +288,19 @@ def run(
                 if regenerated:
                     progress(f"tests/dq regenerated from the rules table: {', '.join(regenerated)}")
                 spark = prepare_spark(settings, pepper)
+                code, through = checks.fingerprint(), checks.landed_through(spark)
+                scopes = checks.scopes(
+                    store,
+                    code=code,
+                    full_refresh=full_refresh,
+                    full_check_days=settings.full_check_days,
+                    now=run.started_at,
+                )
+                if scopes:
+                    progress(
+                        f"whole-history checks scoped to what landed since they passed: "
+                        f"{', '.join(sorted(scopes))}"
+                    )
                 progress("dbt build: seeds, snapshots, models and tests")
                 summary.nodes = transform.build(
                     settings,
@@ -295,7 +308,17 @@ def run(
                     layer=layer,
                     full_refresh=full_refresh,
                     unit_tests=unit_tests,
+                    check_scopes=scopes,
                     progress=progress,
+                )
+                checks.record(
+                    store,
+                    summary.nodes,
+                    used=scopes,
+                    through=through,
+                    code=code,
+                    run_id=run.run_id,
+                    now=run.started_at,
                 )
                 _count_rows(spark, summary.nodes)
                 for node in summary.nodes:

@@ -48,6 +48,9 @@ class Settings:
     s3_region: str = "us-east-1"
     # `retailnova pii rotate`: the pepper to rehash with (README "PII pepper").
     pii_pepper_new: str | None = field(default=None, repr=False)
+    # The whole-history checks (extract/checks.py) read all of history at
+    # least this often; 0: always.
+    full_check_days: float = 7.0
 
     @property
     def lake(self) -> Path:
@@ -133,6 +136,12 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         sla = float(get("RETAILNOVA_RUN_SLA_MINUTES", "60"))
     except ValueError:
         raise SettingsError("RETAILNOVA_RUN_SLA_MINUTES must be a number of minutes") from None
+    try:
+        full_check_days = float(get("RETAILNOVA_FULL_CHECK_DAYS", "7"))
+    except ValueError:
+        full_check_days = -1.0
+    if not full_check_days >= 0:
+        raise SettingsError("RETAILNOVA_FULL_CHECK_DAYS must be a number of days, 0 or more")
     lag = _int("RETAILNOVA_EXTRACT_LAG_SECONDS", get("RETAILNOVA_EXTRACT_LAG_SECONDS", "300"))
     if lag < 0:
         raise SettingsError("RETAILNOVA_EXTRACT_LAG_SECONDS must not be negative")
@@ -166,6 +175,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         s3_endpoint=get("RETAILNOVA_S3_ENDPOINT") or None,
         s3_region=get("RETAILNOVA_S3_REGION") or "us-east-1",
         pii_pepper_new=get("RETAILNOVA_PII_PEPPER_NEW") or None,
+        full_check_days=full_check_days,
     )
 
 

@@ -48,6 +48,7 @@ class NodeResult:
     message: str | None = None
     rows: int | None = None
     failures: int | None = None  # failing rows of a test
+    tags: tuple[str, ...] = ()
 
 
 def dbt_args(
@@ -140,11 +141,20 @@ def build(
     layer: str | None = None,
     full_refresh: bool = False,
     unit_tests: bool = False,
+    check_scopes: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda msg: None,
 ) -> list[NodeResult]:
-    """`dbt build` (seeds, snapshots, models, data tests in DAG order) for a layer or all."""
+    """`dbt build` (seeds, snapshots, models, data tests in DAG order) for a
+    layer or all; check_scopes: see extract/checks.py."""
     select = LAYER_SELECTORS[layer] if layer else None
-    args = dbt_args(settings, "build", run_id=run_id, select=select, full_refresh=full_refresh)
+    args = dbt_args(
+        settings,
+        "build",
+        run_id=run_id,
+        select=select,
+        full_refresh=full_refresh,
+        extra_vars={"check_scopes": check_scopes} if check_scopes else None,
+    )
     if not unit_tests:
         # Unit tests check SQL logic on fixed inputs, so a run over new data
         # cannot change their outcome: as dbt recommends, production leaves
@@ -231,4 +241,5 @@ def _node_result(result) -> NodeResult:
         seconds=float(result.execution_time or 0.0),
         message=result.message,
         failures=result.failures,
+        tags=tuple(node.tags),
     )

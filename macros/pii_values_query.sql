@@ -4,8 +4,9 @@
     selected, so a failing test does not print the PII it found. In a
     column whose YAML meta says digits_are_ids (integer keys as text) a value
     of digits alone is an id: read from the model's node, so every caller
-    (the Silver scan, Gold's no_pii_values) honours it. -#}
-{% macro pii_values_query(relation) %}
+    (the Silver scan, Gold's no_pii_values) honours it. An optional where
+    limits the scan (the Silver scan's landed_after scope). -#}
+{% macro pii_values_query(relation, where=none) %}
     {#- `@` followed by a dotted domain, e.g. "x@mail.gr" or a bare "@mail.gr". -#}
     {%- set email_pattern = "@[^@ ]+[.][^@ .]+" -%}
     {#- 8 to 15 digits, optionally led by + and separated by single spaces,
@@ -66,6 +67,9 @@
                 {%- endfor %}
             ) as (column_name, column_value)
         from {{ relation }}
+        {%- if where %}
+        where {{ where }}
+        {%- endif %}
     ) as column_values
     where
         column_value rlike '{{ email_pattern }}'

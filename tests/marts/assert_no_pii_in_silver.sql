@@ -2,7 +2,10 @@
 -- Bronze): every string column of every model, snapshot and seed in the silver
 -- schema, found through the graph so a new model is covered without a YAML
 -- change. Gold models carry the same check as the generic test no_pii_values.
--- (pii_values_query honours a column's digits_are_ids meta.)
+-- (pii_values_query honours a column's digits_are_ids meta.) A whole-history
+-- check: an incremental model only ever writes the rows that landed since its
+-- last run, so its rows landed before this test last passed are not read
+-- again (landed_after); a table model is rewritten by every run and read whole.
 -- The refs below only order this test after the Silver models.
 -- depends_on: {{ ref('int_customers_cleaned') }}
 -- depends_on: {{ ref('int_products_cleaned') }}
@@ -11,6 +14,7 @@
 -- depends_on: {{ ref('int_orders_enriched') }}
 -- depends_on: {{ ref('int_records_quarantined') }}
 -- depends_on: {{ ref('snap_customers') }}
+{{ config(tags=['landed_scope']) }}
 {%- set relations = [] -%}
 {%- if execute -%}
     {%- for node in graph.nodes.values() -%}
@@ -21,7 +25,7 @@
                 database=node.database, schema=node.schema, identifier=node.alias
             ) -%}
             {%- if relation is not none -%}
-                {%- do relations.append(relation) -%}
+                {%- do relations.append((relation, node.config.materialized == 'incremental')) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -31,8 +35,10 @@ with
 
 hits as (
 
-    {% for relation in relations -%}
-        select * from ({{ pii_values_query(relation) }}) as relation_hits
+    {% for relation, is_incremental in relations -%}
+        select * from ({{ pii_values_query(
+            relation, landed_after('extracted_at') if is_incremental else none
+        ) }}) as relation_hits
         {% if not loop.last %}union all{% endif %}
     {% else -%}
         {{ pii_values_query(none) }}

@@ -1,5 +1,10 @@
 -- The extractor's promise (Bronze): the same (key, last_modified) never lands
 -- twice, so a key's versions can be ordered. Returns the duplicated versions.
+-- A whole-history check on append-only Bronze: a duplicate that was not there
+-- when this test last passed has a row landed since, so only the keys of rows
+-- landed since are checked, against all their versions (landed_after).
+{{ config(tags=['landed_scope']) }}
+{%- set scoped = check_scope() is not none %}
 
 with
 
@@ -8,7 +13,8 @@ versions as (
     select
         'customers' as entity,
         customer_id as record_key,
-        last_modified
+        last_modified,
+        extracted_at
     from {{ ref('stg_retailnova__customers') }}
 
     union all
@@ -16,7 +22,8 @@ versions as (
     select
         'products' as entity,
         product_id as record_key,
-        last_modified
+        last_modified,
+        extracted_at
     from {{ ref('stg_retailnova__products') }}
 
     union all
@@ -24,7 +31,8 @@ versions as (
     select
         'stores' as entity,
         store_id as record_key,
-        last_modified
+        last_modified,
+        extracted_at
     from {{ ref('stg_retailnova__stores') }}
 
     union all
@@ -32,7 +40,8 @@ versions as (
     select
         'sales_orders' as entity,
         order_id as record_key,
-        last_modified
+        last_modified,
+        extracted_at
     from {{ ref('stg_retailnova__orders') }}
 
     union all
@@ -40,21 +49,41 @@ versions as (
     select
         'sales_order_lines' as entity,
         order_line_id as record_key,
-        last_modified
+        last_modified,
+        extracted_at
     from {{ ref('stg_retailnova__order_lines') }}
 
 ),
 
+{%- if scoped %}
+
+landed_keys as (
+
+    select distinct
+        entity,
+        record_key
+    from versions
+    where {{ landed_after('extracted_at') }}
+
+),
+{%- endif %}
+
 duplicated as (
 
-    select
-        entity,
-        record_key,
-        last_modified,
+    select {% if scoped %}/*+ broadcast(landed_keys) */{% endif %}
+        versions.entity,
+        versions.record_key,
+        versions.last_modified,
         count(*) as versions
     from versions
-    where record_key is not null
-    group by entity, record_key, last_modified
+    {%- if scoped %}
+    left semi join landed_keys
+        on
+            versions.entity = landed_keys.entity
+            and versions.record_key = landed_keys.record_key
+    {%- endif %}
+    where versions.record_key is not null
+    group by versions.entity, versions.record_key, versions.last_modified
     having count(*) > 1
 
 )

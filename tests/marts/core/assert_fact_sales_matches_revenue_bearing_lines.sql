@@ -1,24 +1,72 @@
 -- fact_sales holds exactly the revenue-bearing lines of Silver (contract 3),
 -- after any sequence of incremental runs: no line missing, no line of an order
 -- that stopped being revenue-bearing or of a quarantined line, and each fact's
--- measures equal Silver's current values.
+-- measures equal Silver's current values. A whole-history check, scoped
+-- (landed_after) once it has passed: a fact's measures and presence follow
+-- its line and its order, so only the orders with an order or line version
+-- landed in Bronze since this test last passed are reconciled, all their lines
+-- (and the orders any version of a landed line belonged to).
+{{ config(tags=['landed_scope']) }}
+{%- set scoped = check_scope() is not none %}
+
 with
+{%- if scoped %}
+
+landed_lines as (
+
+    select order_line_id
+    from {{ ref('stg_retailnova__order_lines') }}
+    where {{ landed_after('extracted_at') }}
+
+),
+
+-- Every order a landed line belongs or belonged to (a line may change order).
+orders_in_scope as (
+
+    select order_id
+    from {{ ref('stg_retailnova__orders') }}
+    where {{ landed_after('extracted_at') }}
+
+    union
+
+    select /*+ broadcast(landed_lines) */ order_lines.order_id
+    from {{ ref('stg_retailnova__order_lines') }} as order_lines
+    left semi join landed_lines
+        on order_lines.order_line_id = landed_lines.order_line_id
+
+),
+{%- endif %}
 
 fact_sales as (
 
-    select * from {{ ref('fact_sales') }}
+    select {% if scoped %}/*+ broadcast(orders_in_scope) */ {% endif %}fact_sales.*
+    from {{ ref('fact_sales') }} as fact_sales
+    {%- if scoped %}
+    left semi join orders_in_scope
+        on fact_sales.order_id = orders_in_scope.order_id
+    {%- endif %}
 
 ),
 
 int_order_lines_cleaned as (
 
-    select * from {{ ref('int_order_lines_cleaned') }}
+    select {% if scoped %}/*+ broadcast(orders_in_scope) */ {% endif %}int_order_lines_cleaned.*
+    from {{ ref('int_order_lines_cleaned') }} as int_order_lines_cleaned
+    {%- if scoped %}
+    left semi join orders_in_scope
+        on int_order_lines_cleaned.order_id = orders_in_scope.order_id
+    {%- endif %}
 
 ),
 
 int_orders_enriched as (
 
-    select * from {{ ref('int_orders_enriched') }}
+    select {% if scoped %}/*+ broadcast(orders_in_scope) */ {% endif %}int_orders_enriched.*
+    from {{ ref('int_orders_enriched') }} as int_orders_enriched
+    {%- if scoped %}
+    left semi join orders_in_scope
+        on int_orders_enriched.order_id = orders_in_scope.order_id
+    {%- endif %}
 
 ),
 

@@ -1,0 +1,23 @@
+{#- The scope of a whole-history check (a data test tagged landed_scope): the
+    rows landed after the Bronze landing up to which this test last passed,
+    with the same project code, in a pipeline run. The pipeline passes those
+    landings as var check_scopes, one per test (extract/checks.py); a test it
+    names none for (a first run, a full refresh, changed code, the periodic
+    full check, or `dbt test` by hand) checks everything:
+        where {{ landed_after('extracted_at') }}
+    Rendered as a literal in epoch microseconds, so Delta skips the files
+    landed before it by their statistics. -#}
+{% macro landed_after(column) -%}
+    {%- set since = check_scope() -%}
+    {%- if since is none -%}
+        true
+    {%- else -%}
+        {{ column }} > timestamp_micros({{ since }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- This test's scope in epoch microseconds, or none for the whole history. -#}
+{% macro check_scope() -%}
+    {%- set since = var('check_scopes', {}).get(model.name) -%}
+    {{ return(none if since is none else since | int) }}
+{%- endmacro %}
