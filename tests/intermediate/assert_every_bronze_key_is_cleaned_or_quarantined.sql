@@ -101,6 +101,27 @@ cleaned_rows as (
 
 ),
 
+-- Both sides in one relation, so one scope applies to both.
+keyed_rows as (
+
+    select
+        'bronze' as side,
+        entity,
+        record_key,
+        extracted_at
+    from bronze_rows
+
+    union all
+
+    select
+        'cleaned' as side,
+        entity,
+        record_key,
+        extracted_at
+    from cleaned_rows
+
+),
+
 {%- if scoped %}
 
 keys_in_scope as (
@@ -108,17 +129,7 @@ keys_in_scope as (
     select
         entity,
         record_key
-    from bronze_rows
-    where
-        entity in {{ incremental_entities }}
-        and {{ landed_after('extracted_at') }}
-
-    union
-
-    select
-        entity,
-        record_key
-    from cleaned_rows
+    from keyed_rows
     where
         entity in {{ incremental_entities }}
         and {{ landed_after('extracted_at') }}
@@ -133,25 +144,6 @@ keys_in_scope as (
 
 ),
 {%- endif %}
-
--- Both sides in one relation, so one scope applies to both.
-keyed_rows as (
-
-    select
-        'bronze' as side,
-        entity,
-        record_key
-    from bronze_rows
-
-    union all
-
-    select
-        'cleaned' as side,
-        entity,
-        record_key
-    from cleaned_rows
-
-),
 
 rows_in_scope as (
 

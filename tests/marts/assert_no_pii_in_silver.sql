@@ -4,8 +4,10 @@
 -- change. Gold models carry the same check as the generic test no_pii_values.
 -- (pii_values_query honours a column's digits_are_ids meta.) A whole-history
 -- check: an incremental model only ever writes the rows that landed since its
--- last run, so its rows landed before this test last passed are not read
--- again (landed_after); a table model is rewritten by every run and read whole.
+-- last run, and a view over append-only Bronze maps each row on its own, so of
+-- those (when they carry extracted_at) only the rows landed since this test
+-- last passed are read (landed_after); a table model or a snapshot is
+-- rewritten by runs and read whole.
 -- The refs below only order this test after the Silver models.
 -- depends_on: {{ ref('int_customers_cleaned') }}
 -- depends_on: {{ ref('int_products_cleaned') }}
@@ -25,7 +27,10 @@
                 database=node.database, schema=node.schema, identifier=node.alias
             ) -%}
             {%- if relation is not none -%}
-                {%- do relations.append((relation, node.config.materialized == 'incremental')) -%}
+                {%- set landed = node.config.materialized in ['incremental', 'view']
+                    and 'extracted_at' in adapter.get_columns_in_relation(relation)
+                    | map(attribute='name') | list -%}
+                {%- do relations.append((relation, landed)) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -35,9 +40,9 @@ with
 
 hits as (
 
-    {% for relation, is_incremental in relations -%}
+    {% for relation, landed in relations -%}
         select * from ({{ pii_values_query(
-            relation, landed_after('extracted_at') if is_incremental else none
+            relation, landed_after('extracted_at') if landed else none
         ) }}) as relation_hits
         {% if not loop.last %}union all{% endif %}
     {% else -%}
