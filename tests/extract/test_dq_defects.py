@@ -316,9 +316,18 @@ def test_a_key_as_long_as_a_phone_number_is_no_pii_leak(spark, defects_pipeline)
     ).collect()
 
     assert [r["reason"] for r in quarantined] == ["non_positive_quantity"]
-    # The PII scan ran on it and passed (a failure would have failed the run).
+    # The PII scan ran on it and passed (a failure would have failed the run
+    # and been named): in the run it landed in, and in the repaired run, whose
+    # scan is scoped to what landed since, as its scope line says.
     assert defects_pipeline.repaired.result.exit_code == 0
-    assert "assert_no_pii_in_silver" not in defects_pipeline.repaired.output
+    for outcome in (defects_pipeline.defective, defects_pipeline.repaired):
+        named = [
+            line
+            for line in outcome.output.splitlines()
+            if "assert_no_pii_in_silver" in line and "whole-history checks scoped" not in line
+        ]
+        assert named == []
+    assert "whole-history checks scoped" in defects_pipeline.repaired.output
 
 
 def test_dq_report_text_ends_with_the_summary_line(defects_pipeline):
