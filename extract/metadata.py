@@ -344,27 +344,21 @@ class MetadataStore:
 
     def set_watermark(self, table_name: str, watermark: datetime, run_id: str) -> None:
         values = {"watermark": watermark, "run_id": run_id, "updated_at": utcnow()}
+        self._upsert(pipeline_watermarks.c.table_name, table_name, values)
+
+    def _upsert(self, key: Column, value: str, values: dict) -> None:
+        """The row of `key` = value set to values, inserted when missing."""
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                update(pipeline_watermarks)
-                .where(pipeline_watermarks.c.table_name == table_name)
-                .values(**values)
-            )
+            updated = conn.execute(update(key.table).where(key == value).values(**values))
             if updated.rowcount == 0:
-                conn.execute(insert(pipeline_watermarks).values(table_name=table_name, **values))
+                conn.execute(insert(key.table).values({key.name: value, **values}))
 
     def check_scopes(self) -> dict[str, dict]:
         with self.engine.connect() as conn:
             return {r.check_name: dict(r._mapping) for r in conn.execute(select(check_scopes))}
 
     def set_check_scope(self, check_name: str, **values: object) -> None:
-        values = {**values, "recorded_at": utcnow()}
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                update(check_scopes).where(check_scopes.c.check_name == check_name).values(**values)
-            )
-            if updated.rowcount == 0:
-                conn.execute(insert(check_scopes).values(check_name=check_name, **values))
+        self._upsert(check_scopes.c.check_name, check_name, {**values, "recorded_at": utcnow()})
 
     def executions(self, run_id: str) -> list[dict]:
         with self.engine.connect() as conn:
