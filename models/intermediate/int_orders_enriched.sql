@@ -1,6 +1,7 @@
 {#- Incremental: a run recomputes only the orders with a version, or a line
-    version, landed in Bronze since the newest order landing this table holds
-    (a line that turned quarantined counts: its failing version landed too),
+    version, landed in Bronze since the newest landing this table holds (an
+    order's or its lines'; a line that turned quarantined counts: its failing
+    version landed too),
     and merges them. Orders never leave, so the merge never deletes. Shared
     config in dbt_project.yml. -#}
 {{
@@ -64,7 +65,8 @@ line_amounts as (
         cast(
             order_lines.quantity * order_lines.unit_price * (1 - orders.discount_pct / 100)
             as decimal(18, 6)
-        ) as net_amount
+        ) as net_amount,
+        order_lines.extracted_at
     from order_lines
     inner join orders
         on order_lines.order_id = orders.order_id
@@ -76,7 +78,8 @@ order_totals as (
     select
         order_id,
         cast(count(*) as int) as line_count,
-        cast(sum(net_amount) as decimal(18, 6)) as order_net_amount
+        cast(sum(net_amount) as decimal(18, 6)) as order_net_amount,
+        max(extracted_at) as lines_extracted_at
     from line_amounts
     group by order_id
 
@@ -95,7 +98,11 @@ enriched as (
         orders.discount_pct,
         orders.created_at,
         orders.last_modified,
-        orders.extracted_at,
+        -- The order's or its newest line's landing, whichever is later: a full
+        -- run lands lines after orders, and a watermark below those lines
+        -- would make the next run recompute every order. greatest() skips
+        -- the null of an order without lines.
+        greatest(orders.extracted_at, order_totals.lines_extracted_at) as extracted_at,
         coalesce(order_totals.line_count, 0) as line_count,
         coalesce(order_totals.order_net_amount, 0) as order_net_amount
     from orders
