@@ -132,9 +132,16 @@ known_customers as (
 -- unknown member while the member has arrived, on a key no longer in its
 -- dimension, or on a customer version that no longer covers the order date.
 -- (A fact whose member is still missing stays as it is.)
+-- Every loaded fact meets every dimension here, so the dimensions are
+-- broadcast: scale 100, 12 million facts and a million customer versions,
+-- 36.9 s with shuffled joins against 14.1 s.
 facts_to_repair as (
 
-    select existing_facts.order_line_id
+    {%- set dimensions = [
+        'dim_customer', 'dim_product', 'dim_store',
+        'known_customers', 'arrived_products', 'arrived_stores',
+    ] %}
+    select /*+ broadcast({{ dimensions | join(', ') }}) */ existing_facts.order_line_id
     from existing_facts
     left join dim_customer
         on existing_facts.customer_key = dim_customer.customer_key
@@ -169,33 +176,55 @@ facts_to_repair as (
 
 ),
 
+changed_orders as (
+
+    select int_orders_enriched.order_id
+    from int_orders_enriched
+    cross join watermarks
+    where int_orders_enriched.last_modified >= watermarks.orders_changed_since
+
+),
+
+-- The lines to (re)load, found before the join to their orders: the line
+-- changed, its order changed, or its fact needs repair. An OR across both
+-- sides of the join would join every line to its order first.
+selected_lines as (
+
+    {#- A day's changes and repairs are small; on the first build every
+        line is selected and the sizes are left to Spark. #}
+    select {% if is_incremental() %}/*+ broadcast(changed_orders, facts_to_repair) */{% endif %}
+        int_order_lines_cleaned.*
+    from int_order_lines_cleaned
+    cross join watermarks
+    left join changed_orders
+        on int_order_lines_cleaned.order_id = changed_orders.order_id
+    left join facts_to_repair
+        on int_order_lines_cleaned.order_line_id = facts_to_repair.order_line_id
+    where
+        int_order_lines_cleaned.last_modified >= watermarks.lines_changed_since
+        or changed_orders.order_id is not null
+        or facts_to_repair.order_line_id is not null
+
+),
+
 revenue_lines as (
 
     select
-        int_order_lines_cleaned.order_line_id,
-        int_order_lines_cleaned.order_id,
-        int_order_lines_cleaned.product_id,
-        int_order_lines_cleaned.quantity,
-        int_order_lines_cleaned.unit_price,
-        int_order_lines_cleaned.last_modified as line_last_modified,
+        selected_lines.order_line_id,
+        selected_lines.order_id,
+        selected_lines.product_id,
+        selected_lines.quantity,
+        selected_lines.unit_price,
+        selected_lines.last_modified as line_last_modified,
         int_orders_enriched.customer_id,
         int_orders_enriched.store_id,
         int_orders_enriched.order_date,
         int_orders_enriched.discount_pct,
         int_orders_enriched.last_modified as order_last_modified
-    from int_order_lines_cleaned
+    from selected_lines
     inner join int_orders_enriched
-        on int_order_lines_cleaned.order_id = int_orders_enriched.order_id
-    cross join watermarks
-    left join facts_to_repair
-        on int_order_lines_cleaned.order_line_id = facts_to_repair.order_line_id
-    where
-        int_orders_enriched.is_revenue_bearing
-        and (
-            int_order_lines_cleaned.last_modified >= watermarks.lines_changed_since
-            or int_orders_enriched.last_modified >= watermarks.orders_changed_since
-            or facts_to_repair.order_line_id is not null
-        )
+        on selected_lines.order_id = int_orders_enriched.order_id
+    where int_orders_enriched.is_revenue_bearing
 
 ),
 
