@@ -72,15 +72,23 @@
         {%- endif %}
     ) as column_values
     where
-        column_value rlike '{{ email_pattern }}'
-        or (
-            column_value rlike '{{ phone_pattern }}'
-            {%- if id_columns %}
-            and not (
-                column_name in ('{{ id_columns | join("', '") }}')
-                and column_value rlike '^[0-9]+$'
+        -- Letters and digits alone, longer than 15, hold neither kind: no `@`,
+        -- and a phone needs a non-alphanumeric or the value's edge on both
+        -- sides with at most 15 digits between. Hashes and keys are such
+        -- values, and this test is far cheaper than the phone pattern's
+        -- lookarounds (scale 100, Gold's fact_sales: 29.6 s -> 14.5 s).
+        not (length(column_value) > 15 and column_value rlike '^[0-9A-Za-z]+$')
+        and (
+            column_value rlike '{{ email_pattern }}'
+            or (
+                column_value rlike '{{ phone_pattern }}'
+                {%- if id_columns %}
+                and not (
+                    column_name in ('{{ id_columns | join("', '") }}')
+                    and column_value rlike '^[0-9]+$'
+                )
+                {%- endif %}
             )
-            {%- endif %}
         )
     group by 1, 2, 3
     {%- endif -%}
