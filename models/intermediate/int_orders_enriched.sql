@@ -1,7 +1,7 @@
 {#- Incremental: a run recomputes only the orders with a version, or a line
     version, landed in Bronze since the newest landing this table holds (an
     order's or its lines'; a line that turned quarantined counts: its failing
-    version landed too),
+    version landed too; a line that moved counts for its old order too),
     and merges them. Orders never leave, so the merge never deletes. Shared
     config in dbt_project.yml. -#}
 {{
@@ -21,17 +21,28 @@ with
 {#- Read once: outside a unit test each call queries this table. -#}
 {%- set landed_since = last_landing() %}
 
+landed_lines as (
+
+    select order_line_id
+    from {{ ref('stg_retailnova__order_lines') }}
+    where extracted_at > {{ landed_since }}
+
+),
+
 -- The watermark holds here too: this table's extracted_at values were copied
--- from Bronze rows landed by earlier runs.
+-- from Bronze rows landed by earlier runs. A landed line counts for every
+-- order any of its versions belongs to: a line that moved leaves its old
+-- order with one line fewer.
 changed_orders as (
 
     select order_id
     from {{ ref('stg_retailnova__orders') }}
     where extracted_at > {{ landed_since }}
     union
-    select order_id
-    from {{ ref('stg_retailnova__order_lines') }}
-    where extracted_at > {{ landed_since }}
+    select /*+ broadcast(landed_lines) */ order_lines.order_id
+    from {{ ref('stg_retailnova__order_lines') }} as order_lines
+    left semi join landed_lines
+        on order_lines.order_line_id = landed_lines.order_line_id
 
 ),
 

@@ -1,9 +1,11 @@
 """The incremental Silver models on real runs: a small source, a first run,
 changes aimed at every path of the merge (a line that turns quarantined, a
-quarantined line that comes back, an order that changes status, a day of new
-orders), the incremental run, and then the same models rebuilt in full from
-the same Bronze. Both builds must hold the same rows, and the incremental one
-must have merged, not rewritten.
+quarantined line that comes back, an order that changes status, a line that
+moves to a cancelled order, a day of new orders), the incremental run, and
+then the same models rebuilt in full from the same Bronze. Both builds must
+hold the same rows, and the incremental one must have merged, not rewritten.
+Gold is built too: fact_sales's merge must delete the facts those changes
+made stale (its reconciliation test, run by the build, checks every fact).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def rows(spark, table: str) -> set[tuple]:
     return {tuple(row) for row in frame.collect()}
 
 
-def last_operation(spark, table: str) -> dict:
-    history = spark.sql(f"DESCRIBE HISTORY silver.{table} LIMIT 1").collect()[0]
+def last_operation(spark, table: str, layer: str = "silver") -> dict:
+    history = spark.sql(f"DESCRIBE HISTORY {layer}.{table} LIMIT 1").collect()[0]
     return {"operation": history["operation"], **history["operationMetrics"]}
 
 
@@ -53,45 +55,62 @@ def builds(request, tmp_path_factory):
     init_source(engine, scale=SCALE, seed=SEED)
 
     def build(**options) -> None:
-        for layer in ("bronze", "silver"):
+        for layer in ("bronze", "silver", "gold"):
             summary = run(settings, layer=layer, **options)
             assert not summary.failed, summary.failed
 
     build()
     lines, orders = schema.sales_order_lines, schema.sales_orders
     with engine.begin() as conn:
-        counted, quarantined = (
-            conn.execute(
-                sa.select(lines.c.order_line_id)
-                .where(condition)
-                .order_by(lines.c.order_line_id)
-                .limit(1)
-            ).scalar_one()
-            for condition in (lines.c.quantity > 0, lines.c.quantity <= 0)
+
+        def first(key: sa.Column, *conditions, n: int = 1) -> list[int]:
+            query = sa.select(key).where(*conditions).order_by(key).limit(n)
+            return list(conn.execute(query).scalars())
+
+        (counted,) = first(lines.c.order_line_id, lines.c.quantity > 0)
+        (quarantined,) = first(lines.c.order_line_id, lines.c.quantity <= 0)
+        delivered, moved_from = first(orders.c.order_id, orders.c.status == "Delivered", n=2)
+        (cancelled,) = first(orders.c.order_id, orders.c.status == "Cancelled")
+        (moved,) = first(
+            lines.c.order_line_id, lines.c.order_id == moved_from, lines.c.quantity > 0
         )
-        delivered = conn.execute(
-            sa.select(orders.c.order_id)
-            .where(orders.c.status == "Delivered")
-            .order_by(orders.c.order_id)
-            .limit(1)
-        ).scalar_one()
+    facts_before = {
+        row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
+    }
+    # Each change below removes a fact the first build loaded.
+    assert {counted, moved} <= facts_before.keys()
+    assert delivered in facts_before.values()
     simulate(engine, days=1)
     stamp = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
         update_versions(
-            conn, lines, {counted: {"quantity": 0}, quarantined: {"quantity": 3}}, stamp
+            conn,
+            lines,
+            {
+                counted: {"quantity": 0},
+                quarantined: {"quantity": 3},
+                moved: {"order_id": cancelled},
+            },
+            stamp,
         )
         update_versions(conn, orders, {delivered: {"status": "Returned"}}, stamp)
     build()
     compiled = settings.home / "dbt" / "target" / "compiled" / "retailnova" / "models"
     watermarks = {t: (compiled / "intermediate" / f"{t}.sql").read_text() for t in INCREMENTAL}
     merged = {t: last_operation(spark, t) for t in INCREMENTAL}
+    facts_merge = last_operation(spark, "fact_sales", "gold")
+    facts = {
+        row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
+    }
     incremental = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
     summary = run(settings, layer="silver", full_refresh=True)
     assert not summary.failed, summary.failed
     full = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
     return {
         "merged": merged,
+        "facts_merge": facts_merge,
+        "facts": facts,
+        "moved": moved,
         "compiled": watermarks,
         "incremental": incremental,
         "full": full,
@@ -150,3 +169,17 @@ def test_a_returned_order_stops_bearing_revenue(builds):
     (order,) = [row for row in enriched if row[0] == builds["delivered"]]
     assert "Returned" in order
     assert order[-1] is False  # is_revenue_bearing, the last column
+
+
+def test_fact_sales_deletes_the_facts_that_stopped_bearing_revenue(builds):
+    facts = builds["facts"]
+    # A quarantined line, a line moved to a cancelled order, a returned order.
+    assert builds["counted"] not in facts
+    assert builds["moved"] not in facts
+    assert builds["delivered"] not in set(facts.values())
+    # One merge, which marked the deleted and replaced rows with deletion
+    # vectors instead of copying the rest of their files.
+    merge = builds["facts_merge"]
+    assert merge["operation"] == "MERGE"
+    assert int(merge["numTargetRowsDeleted"]) >= 2
+    assert int(merge["numTargetDeletionVectorsAdded"]) >= 1
