@@ -2,15 +2,17 @@
 
 A few data tests audit all of history (nothing lost, no PII in Silver, Bronze
 versions unique, facts against lines); their cost follows the size of the
-lake, not the day. Tagged `landed_scope`, each reads macro `landed_after`,
-which keeps the rows landed after the scope the run passes it in var
-`check_scopes`. A check's scope is the Bronze landing up to which it passed
-in an earlier run; it is only moved by a run in which the check passed, so a
-failing check looks at the same rows again on the next run. No scope, so the
-whole history, after a full refresh, when the project's code changed since
-(a new model or rule changes what every old row must satisfy), after a GDPR
-erasure (it rewrites history outside the pipeline), and at least every
-RETAILNOVA_FULL_CHECK_DAYS days.
+lake, not the day, and so does a row-by-row test of a big merged table
+(fact_sales' PII scan and relationships). Tagged `landed_scope`, each reads
+macro `landed_after`, which keeps the rows landed (or, for fact_sales,
+written) after the scope the run passes it in var `check_scopes`. A check's
+scope is the Bronze landing up to which it passed in an earlier run; it is
+only moved by a run in which the check passed, so a failing check looks at
+the same rows again on the next run. No scope, so the whole history, after a
+full refresh, when the project's code changed since (a new model or rule
+changes what every old row must satisfy), after a GDPR erasure (it rewrites
+history outside the pipeline), and at least every RETAILNOVA_FULL_CHECK_DAYS
+days.
 """
 
 from __future__ import annotations

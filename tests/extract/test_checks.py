@@ -4,6 +4,7 @@ passed, still catch what landed since, and do not forget a failure."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +22,18 @@ from tests.conftest import make_settings
 
 NOW = datetime(2026, 12, 3, 12, 0)
 CODE = "a" * 64
+# Each scoped check and the column its scope filters on: Silver's landing, or
+# the time a fact was written for fact_sales' row-by-row generic tests.
 SCOPED = {
-    "assert_bronze_versions_are_unique": "staging",
-    "assert_every_bronze_key_is_cleaned_or_quarantined": "intermediate",
-    "assert_no_pii_in_silver": "marts",
-    "assert_fact_sales_matches_revenue_bearing_lines": "marts/core",
+    "assert_bronze_versions_are_unique": "extracted_at",
+    "assert_every_bronze_key_is_cleaned_or_quarantined": "extracted_at",
+    "assert_no_pii_in_silver": "extracted_at",
+    "assert_fact_sales_matches_revenue_bearing_lines": "extracted_at",
+    "no_pii_values_fact_sales_loaded_at": "loaded_at",
+    "relationships_fact_sales_customer_key__customer_key__ref_dim_customer_": "loaded_at",
+    "relationships_fact_sales_product_key__product_key__ref_dim_product_": "loaded_at",
+    "relationships_fact_sales_store_key__store_key__ref_dim_store_": "loaded_at",
+    "relationships_fact_sales_date_key__date_key__ref_dim_date_": "loaded_at",
 }
 
 
@@ -120,8 +128,14 @@ def test_the_fingerprint_follows_the_dbt_code_and_nothing_else(tmp_path):
 
 
 def compiled_test(settings, name: str) -> str:
-    folder = settings.home / "dbt" / "target" / "compiled" / "retailnova" / "tests"
-    return (folder / SCOPED[name] / f"{name}.sql").read_text()
+    # Through the manifest: dbt files a long generic test name under a hash.
+    manifest = json.loads((settings.home / "dbt" / "target" / "manifest.json").read_text())
+    (path,) = (
+        node["compiled_path"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and node["name"] == name
+    )
+    return Path(path).read_text()
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +167,24 @@ def runs(request, tmp_path_factory):
     again.write.insertInto("bronze.sales_order_lines")
     third = run(settings, layer="silver")
     after_third = store.check_scopes()
+    # A fact written after the fact_sales checks passed, with an email in a
+    # key column: their scope must take it in.
+    fact = spark.table("gold.fact_sales").limit(1)
+    changed = {
+        "order_line_id": "-order_line_id as order_line_id",
+        "customer_key": "'leak@example.gr' as customer_key",
+        "loaded_at": "current_timestamp() as loaded_at",
+    }
+    fact.selectExpr(*[changed.get(c, c) for c in fact.columns]).write.insertInto("gold.fact_sales")
+    fourth = run(settings, layer="gold")
+    after_fourth = store.check_scopes()
     yield {
         "first": first,
         "second": second,
         "third": third,
+        "fourth": fourth,
         "compiled": compiled,
-        "scopes": [after_first, after_second, after_third],
+        "scopes": [after_first, after_second, after_third, after_fourth],
         "landed": checks.landed_through(spark),
         "settings": settings,
     }
@@ -166,7 +192,7 @@ def runs(request, tmp_path_factory):
 
 
 def test_every_whole_history_check_is_scoped_once_it_has_passed(runs):
-    first, second, _ = runs["scopes"]
+    first, second, *_ = runs["scopes"]
     assert set(first) == set(SCOPED)
     assert set(second) == set(SCOPED)
     for name in SCOPED:
@@ -174,7 +200,8 @@ def test_every_whole_history_check_is_scoped_once_it_has_passed(runs):
         assert second[name]["full_checked_at"] == first[name]["full_checked_at"]
         bound = first[name]["checked_through_micros"]
         # The previous run's landing, inlined so Delta can skip files by it.
-        assert re.search(rf"extracted_at > timestamp_micros\({bound}\)", runs["compiled"][name])
+        column = SCOPED[name]
+        assert re.search(rf"{column} > timestamp_micros\({bound}\)", runs["compiled"][name])
 
 
 def test_a_scoped_run_passes_its_checks_on_clean_data(runs):
@@ -185,7 +212,7 @@ def test_a_scoped_run_passes_its_checks_on_clean_data(runs):
 def test_a_scoped_check_catches_what_landed_since_and_does_not_forget_it(runs):
     check = "assert_bronze_versions_are_unique"
     assert check in runs["third"].failed
-    _, before, after = runs["scopes"]
+    _, before, after, _ = runs["scopes"]
     assert after[check] == before[check]
     # dbt build skips what depends on the staging models behind the failing
     # test; a skipped check keeps its scope as well.
@@ -194,3 +221,15 @@ def test_a_scoped_check_catches_what_landed_since_and_does_not_forget_it(runs):
     assert after[audit] == before[audit]
     # The next run reads the duplicate again: it landed after the scope.
     assert before[check]["checked_through_micros"] < runs["landed"]
+
+
+def test_a_scoped_generic_test_reads_the_facts_written_since_it_passed(runs):
+    statuses = {n.name: n.status for n in runs["fourth"].nodes}
+    leak = "no_pii_values_fact_sales_loaded_at"
+    dangling = "relationships_fact_sales_customer_key__customer_key__ref_dim_customer_"
+    assert statuses[leak] == statuses[dangling] == "fail"
+    # The Gold checks that passed moved on; the failing ones will look again.
+    _, second, _, fourth = runs["scopes"]
+    assert fourth[leak] == second[leak] and fourth[dangling] == second[dangling]
+    store = "relationships_fact_sales_store_key__store_key__ref_dim_store_"
+    assert statuses[store] == "pass" and fourth[store] != second[store]

@@ -248,7 +248,10 @@ final as (
             * revenue_lines.unit_price
             * (1 - revenue_lines.discount_pct / 100)
             as decimal(18, 6)
-        ) as net_amount
+        ) as net_amount,
+        -- When this run wrote the fact: its generic tests read only the facts
+        -- written since they last passed (macros/spark__get_where_subquery.sql).
+        current_timestamp() as loaded_at
     from revenue_lines
     -- The customer version valid at order time (SCD2 point-in-time join).
     left join dim_customer
@@ -337,7 +340,8 @@ merged as (
         final.product_key,
         final.store_key,
         final.date_key,
-        final.net_amount
+        final.net_amount,
+        final.loaded_at
     from final
     full outer join leaving_facts
         on final.order_line_id = leaving_facts.order_line_id
