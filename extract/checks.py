@@ -6,13 +6,15 @@ lake, not the day, and so does a row-by-row test of a big merged table
 (fact_sales' PII scan and relationships). Tagged `landed_scope`, each reads
 macro `landed_after`, which keeps the rows landed (or, for fact_sales,
 written) after the scope the run passes it in var `check_scopes`. A check's
-scope is the Bronze landing up to which it passed in an earlier run; it is
-only moved by a run in which the check passed, so a failing check looks at
-the same rows again on the next run. No scope, so the whole history, after a
-full refresh, when the project's code changed since (a new model or rule
-changes what every old row must satisfy), after a GDPR erasure (it rewrites
-history outside the pipeline), and at least every RETAILNOVA_FULL_CHECK_DAYS
-days.
+scope is the Bronze landing up to which it passed in an earlier run, or for a
+test of written rows (landed_column) the newest write its table held after
+that run: the run wrote its facts after it read Bronze, so a landing would
+have the next run read them all again. A scope is only moved by a run in
+which the check passed, so a failing check looks at the same rows again on
+the next run. No scope, so the whole history, after a full refresh, when the
+project's code changed since (a new model or rule changes what every old row
+must satisfy), after a GDPR erasure (it rewrites history outside the
+pipeline), and at least every RETAILNOVA_FULL_CHECK_DAYS days.
 """
 
 from __future__ import annotations
@@ -86,6 +88,29 @@ def scopes(
     return found
 
 
+def written_through(spark, nodes: Iterable[NodeResult]) -> dict[str, int]:
+    """Per passing test of written rows, the newest value of its landed_column
+    in the table it tested, in epoch microseconds, read after dbt finished:
+    every row it read was written at or before it, and a later write stamps a
+    later time (the same engine's clock). A test whose table this run did not
+    build is left out, so its scope stays."""
+    nodes = list(nodes)
+    relations = {n.unique_id: n.relation for n in nodes if n.relation}
+    newest: dict[tuple[str, str], int | None] = {}
+    found = {}
+    for node in nodes:
+        if node.status != "pass" or not node.scope_column or node.tested not in relations:
+            continue
+        relation, column = relations[node.tested], node.scope_column
+        key = (relation, column)
+        if key not in newest:
+            query = f"select unix_micros(max(`{column}`)) from {relation}"
+            newest[key] = spark.sql(query).collect()[0][0]
+        if newest[key] is not None:
+            found[node.name] = newest[key]
+    return found
+
+
 def record(
     store: MetadataStore,
     nodes: Iterable[NodeResult],
@@ -95,21 +120,26 @@ def record(
     code: str,
     run_id: str,
     now: datetime,
+    written: dict[str, int] | None = None,
 ) -> list[str]:
     """Move the scope of each check that passed in this run to `through`, the
-    Bronze landing read before dbt started; returns their names."""
+    Bronze landing read before dbt started, or for a test of written rows to
+    its `written` bound (written_through); returns their names."""
     if through is None:
         return []
+    written = written or {}
     previous = store.check_scopes()
     moved = []
     for node in nodes:
         if node.resource_type != "test" or TAG not in node.tags or node.status != "pass":
             continue
+        if node.scope_column and node.name not in written:
+            continue
         # A scoped pass keeps the date of the last pass over the whole history.
         full_checked_at = previous[node.name]["full_checked_at"] if node.name in used else now
         store.set_check_scope(
             node.name,
-            checked_through_micros=through,
+            checked_through_micros=written.get(node.name, through),
             fingerprint=code,
             full_checked_at=full_checked_at,
             run_id=run_id,

@@ -319,6 +319,7 @@ def run(
                     code=code,
                     run_id=run.run_id,
                     now=run.started_at,
+                    written=checks.written_through(spark, summary.nodes),
                 )
                 _count_rows(spark, summary.nodes)
                 for node in summary.nodes:

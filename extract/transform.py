@@ -49,6 +49,10 @@ class NodeResult:
     rows: int | None = None
     failures: int | None = None  # failing rows of a test
     tags: tuple[str, ...] = ()
+    # A generic test scoped on the time its model wrote a row (extract/checks.py):
+    # that column (landed_column, in its meta or arguments) and the tested node.
+    scope_column: str | None = None
+    tested: str | None = None
 
 
 def dbt_args(
@@ -226,6 +230,14 @@ def _build(
     return results
 
 
+def _scope_column(node) -> str | None:
+    # Config meta for a test whose where-hook scopes it (relationships), the
+    # argument for a test macro that reads it itself (no_pii_values).
+    meta = node.config.get("meta") or {}
+    test = getattr(node, "test_metadata", None)
+    return meta.get("landed_column") or (test.kwargs if test else {}).get("landed_column")
+
+
 def _node_result(result) -> NodeResult:
     node = result.node
     relation = None
@@ -242,4 +254,6 @@ def _node_result(result) -> NodeResult:
         message=result.message,
         failures=result.failures,
         tags=tuple(node.tags),
+        scope_column=_scope_column(node),
+        tested=getattr(node, "attached_node", None),
     )

@@ -61,6 +61,22 @@ def test_a_check_that_passed_is_scoped_to_what_landed_after_the_run_read_bronze(
     assert scopes(store, now=NOW + timedelta(days=1)) == {"audit": 111}
 
 
+def test_a_test_of_written_rows_is_scoped_to_the_newest_write_it_passed_over(store):
+    def written(name: str) -> NodeResult:
+        return NodeResult(
+            f"test.retailnova.{name}", "test", name, None, "test", "pass", 1.0,
+            tags=(checks.TAG,), scope_column="loaded_at", tested="model.retailnova.fact_sales",
+        )  # fmt: skip
+
+    # No newest write known (its table was not built): the scope stays.
+    nodes = [node("audit"), written("pii"), written("unbuilt")]
+    moved = checks.record(
+        store, nodes, used={}, through=111, code=CODE, run_id="r1", now=NOW, written={"pii": 222}
+    )
+    assert moved == ["audit", "pii"]
+    assert scopes(store) == {"audit": 111, "pii": 222}
+
+
 def test_a_failing_check_keeps_its_scope_until_it_passes(store):
     checks.record(store, [node("audit")], used={}, through=111, code=CODE, run_id="r1", now=NOW)
     used = scopes(store)
@@ -152,6 +168,8 @@ def runs(request, tmp_path_factory):
     first = run(settings)
     assert not first.failed, first.failed
     after_first = store.check_scopes()
+    newest_fact = spark.sql("select unix_micros(max(loaded_at)) from gold.fact_sales")
+    written_first = newest_fact.collect()[0][0]
     simulate(engine, days=1)
     second = run(settings)
     assert not second.failed, second.failed
@@ -185,6 +203,7 @@ def runs(request, tmp_path_factory):
         "fourth": fourth,
         "compiled": compiled,
         "scopes": [after_first, after_second, after_third, after_fourth],
+        "written_first": written_first,
         "landed": checks.landed_through(spark),
         "settings": settings,
     }
@@ -202,6 +221,16 @@ def test_every_whole_history_check_is_scoped_once_it_has_passed(runs):
         # The previous run's landing, inlined so Delta can skip files by it.
         column = SCOPED[name]
         assert re.search(rf"{column} > timestamp_micros\({bound}\)", runs["compiled"][name])
+
+
+def test_a_test_of_written_facts_is_scoped_past_the_facts_its_run_wrote(runs):
+    # The full run wrote every fact after it read Bronze: scoped on that
+    # landing, the next run's tests of written facts would read them all again.
+    first = runs["scopes"][0]
+    landing = first["assert_no_pii_in_silver"]["checked_through_micros"]
+    for name, column in SCOPED.items():
+        if column == "loaded_at":
+            assert first[name]["checked_through_micros"] == runs["written_first"] > landing
 
 
 def test_a_scoped_run_passes_its_checks_on_clean_data(runs):
