@@ -37,8 +37,12 @@ SCOPED = {
 }
 
 
-def node(name: str, status: str = "pass", tags: tuple[str, ...] = (checks.TAG,)) -> NodeResult:
-    return NodeResult(f"test.retailnova.{name}", "test", name, None, "test", status, 1.0, tags=tags)
+def node(
+    name: str, status: str = "pass", tags: tuple[str, ...] = (checks.TAG,), **fields
+) -> NodeResult:
+    return NodeResult(
+        f"test.retailnova.{name}", "test", name, None, "test", status, 1.0, tags=tags, **fields
+    )
 
 
 @pytest.fixture
@@ -62,14 +66,9 @@ def test_a_check_that_passed_is_scoped_to_what_landed_after_the_run_read_bronze(
 
 
 def test_a_test_of_written_rows_is_scoped_to_the_newest_write_it_passed_over(store):
-    def written(name: str) -> NodeResult:
-        return NodeResult(
-            f"test.retailnova.{name}", "test", name, None, "test", "pass", 1.0,
-            tags=(checks.TAG,), scope_column="loaded_at", tested="model.retailnova.fact_sales",
-        )  # fmt: skip
-
+    facts = {"scope_column": "loaded_at", "tested": "model.retailnova.fact_sales"}
     # No newest write known (its table was not built): the scope stays.
-    nodes = [node("audit"), written("pii"), written("unbuilt")]
+    nodes = [node("audit"), node("pii", **facts), node("unbuilt", **facts)]
     moved = checks.record(
         store, nodes, used={}, through=111, code=CODE, run_id="r1", now=NOW, written={"pii": 222}
     )
