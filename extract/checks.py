@@ -3,7 +3,8 @@
 A few data tests audit all of history (nothing lost, no PII in Silver, Bronze
 versions unique, facts against lines); their cost follows the size of the
 lake, not the day, and so does a row-by-row test of a big merged table
-(fact_sales' PII scan and relationships). Tagged `landed_scope`, each reads
+(fact_sales' PII scan and relationships). So does the customers' snapshot,
+which compares every customer it is fed. Tagged `landed_scope`, each reads
 macro `landed_after`, which keeps the rows landed (or, for fact_sales,
 written) after the scope the run passes it in var `check_scopes`. A check's
 scope is the Bronze landing up to which it passed in an earlier run, or for a
@@ -29,6 +30,10 @@ from extract.source import schema
 from extract.transform import PROJECT_DIR, NodeResult
 
 TAG = "landed_scope"
+
+# A scoped node moves its scope only when it ran through: a test that passed,
+# or the snapshot, which is fed only the customers landed since it succeeded.
+_SUCCEEDED = {"test": ("pass",), "snapshot": ("success",)}
 
 # What decides a check's outcome besides the data: the dbt project's code.
 _CODE = ("dbt_project.yml", "packages", "models", "macros", "snapshots", "seeds", "tests")
@@ -122,16 +127,17 @@ def record(
     now: datetime,
     written: dict[str, int] | None = None,
 ) -> list[str]:
-    """Move the scope of each check that passed in this run to `through`, the
-    Bronze landing read before dbt started, or for a test of written rows to
-    its `written` bound (written_through); returns their names."""
+    """Move the scope of each check that passed (or the scoped snapshot that
+    succeeded) in this run to `through`, the Bronze landing read before dbt
+    started, or for a test of written rows to its `written` bound
+    (written_through); returns their names."""
     if through is None:
         return []
     written = written or {}
     previous = store.check_scopes()
     moved = []
     for node in nodes:
-        if node.resource_type != "test" or TAG not in node.tags or node.status != "pass":
+        if TAG not in node.tags or node.status not in _SUCCEEDED.get(node.resource_type, ()):
             continue
         if node.scope_column and node.name not in written:
             continue

@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from extract import checks
 from extract.metadata import MetadataStore
 from extract.pipeline import run
+from extract.source import schema
 from extract.source.generate import init_source, simulate
 from extract.spark import LAYERS
 from extract.transform import PROJECT_DIR, NodeResult
-from tests.conftest import make_settings
+from tests.conftest import make_settings, update_versions
 
 NOW = datetime(2026, 12, 3, 12, 0)
 CODE = "a" * 64
@@ -34,6 +35,8 @@ SCOPED = {
     "relationships_fact_sales_product_key__product_key__ref_dim_product_": "loaded_at",
     "relationships_fact_sales_store_key__store_key__ref_dim_store_": "loaded_at",
     "relationships_fact_sales_date_key__date_key__ref_dim_date_": "loaded_at",
+    # Not a check: the snapshot compares only the customers landed since.
+    "snap_customers": "extracted_at",
 }
 
 
@@ -63,6 +66,24 @@ def test_a_check_that_passed_is_scoped_to_what_landed_after_the_run_read_bronze(
     moved = checks.record(store, nodes, used={}, through=111, code=CODE, run_id="r1", now=NOW)
     assert moved == ["audit"]
     assert scopes(store, now=NOW + timedelta(days=1)) == {"audit": 111}
+
+
+def test_the_scoped_snapshot_moves_on_when_it_succeeded(store):
+    def snapshot(status: str) -> NodeResult:
+        return NodeResult(
+            "snapshot.retailnova.snap", "snapshot", "snap", "silver.snap", "snapshot", status, 1.0,
+            tags=(checks.TAG,),
+        )  # fmt: skip
+
+    for status in ("error", "skipped"):
+        moved = checks.record(
+            store, [snapshot(status)], used={}, through=111, code=CODE, run_id="r1", now=NOW
+        )
+        assert moved == []
+    checks.record(
+        store, [snapshot("success")], used={}, through=222, code=CODE, run_id="r2", now=NOW
+    )
+    assert scopes(store) == {"snap": 222}
 
 
 def test_a_test_of_written_rows_is_scoped_to_the_newest_write_it_passed_over(store):
@@ -142,15 +163,16 @@ def test_the_fingerprint_follows_the_dbt_code_and_nothing_else(tmp_path):
     assert checks.fingerprint(project) != before
 
 
-def compiled_test(settings, name: str) -> str:
-    # Through the manifest: dbt files a long generic test name under a hash.
+def compiled_node(settings, name: str) -> str:
+    # By name through the manifest: dbt files a long generic test name under a
+    # hash, and keeps no compiled file of a snapshot.
     manifest = json.loads((settings.home / "dbt" / "target" / "manifest.json").read_text())
-    (path,) = (
-        node["compiled_path"]
+    (code,) = (
+        node["compiled_code"]
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "test" and node["name"] == name
+        if node["resource_type"] in ("test", "snapshot") and node["name"] == name
     )
-    return Path(path).read_text()
+    return code
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +191,27 @@ def runs(request, tmp_path_factory):
     after_first = store.check_scopes()
     newest_fact = spark.sql("select unix_micros(max(loaded_at)) from gold.fact_sales")
     written_first = newest_fact.collect()[0][0]
+    # A customer version committed late: older than the newest version the
+    # snapshot holds, inside the extractor's lag window, so it lands with the
+    # next run, and the snapshot, fed by landing, must still compare it.
+    customers = schema.customers
+    with engine.begin() as conn:
+        stamp = conn.execute(sa.select(sa.func.max(customers.c.last_modified))).scalar_one()
+        stamp -= timedelta(seconds=60)
+        late = conn.execute(
+            sa.select(sa.func.min(customers.c.customer_id)).where(customers.c.last_modified < stamp)
+        ).scalar_one()
+        update_versions(conn, customers, {late: {"city": "late town"}}, stamp)
     simulate(engine, days=1)
     second = run(settings)
     assert not second.failed, second.failed
-    compiled = {name: compiled_test(settings, name) for name in SCOPED}
+    # As text: collecting a timestamp would shift it into the local time zone.
+    late_versions = spark.sql(
+        "select city, date_format(dbt_valid_from, 'yyyy-MM-dd HH:mm:ss') as valid_from, "
+        "date_format(dbt_valid_to, 'yyyy-MM-dd HH:mm:ss') as valid_to "
+        f"from silver.snap_customers where customer_id = {late} order by dbt_valid_from"
+    ).collect()
+    compiled = {name: compiled_node(settings, name) for name in SCOPED}
     after_second = store.check_scopes()
     # The extractor's promise broken on purpose: a version lands a second time.
     line = spark.sql(
@@ -203,6 +242,8 @@ def runs(request, tmp_path_factory):
         "compiled": compiled,
         "scopes": [after_first, after_second, after_third, after_fourth],
         "written_first": written_first,
+        "late_versions": late_versions,
+        "late_stamp": stamp,
         "landed": checks.landed_through(spark),
         "settings": settings,
     }
@@ -232,9 +273,18 @@ def test_a_test_of_written_facts_is_scoped_past_the_facts_its_run_wrote(runs):
             assert first[name]["checked_through_micros"] == runs["written_first"] > landing
 
 
+def test_the_scoped_snapshot_still_compares_a_version_that_landed_late(runs):
+    *earlier, current = runs["late_versions"]
+    stamp = runs["late_stamp"].strftime("%Y-%m-%d %H:%M:%S")
+    assert earlier, "the customer had a version before the late one"
+    assert (current.city, current.valid_from, current.valid_to) == ("late town", stamp, None)
+    assert earlier[-1].valid_to == stamp
+
+
 def test_a_scoped_run_passes_its_checks_on_clean_data(runs):
-    tests = {n.name: n.status for n in runs["second"].nodes if n.resource_type == "test"}
-    assert {tests[name] for name in SCOPED} == {"pass"}
+    statuses = {n.name: n.status for n in runs["second"].nodes}
+    for name in SCOPED:
+        assert statuses[name] == ("success" if name == "snap_customers" else "pass"), name
 
 
 def test_a_scoped_check_catches_what_landed_since_and_does_not_forget_it(runs):
