@@ -24,9 +24,7 @@
 
         select * from {{ ref('int_customers_cleaned') }}
 
-    ),
-
-    {%- if scoped %}
+    ){%- if scoped %},
 
         landed_customers as (
 
@@ -34,37 +32,16 @@
             from {{ ref('stg_retailnova__customers') }}
             where {{ landed_after('extracted_at') }}
 
-        ),
+        )
 
     {%- endif %}
 
-    final as (
-
-        select
-            customers.customer_id,
-            customers.first_name,
-            customers.last_name,
-            customers.email_hash,
-            customers.phone_hash,
-            customers.is_email_valid,
-            customers.date_of_birth,
-            customers.age_years,
-            customers.address,
-            customers.city,
-            customers.postal_code,
-            customers.country,
-            customers.loyalty_tier,
-            customers.is_active,
-            customers.created_at,
-            customers.last_modified
-        from customers
-        {%- if scoped %}
-            left semi join landed_customers
-                on customers.customer_id = landed_customers.customer_id
-        {%- endif %}
-
-    )
-
-    select * from final
+    -- customers.*: the snapshot follows the cleaned model's columns.
+    select customers.*  -- noqa: AM04
+    from customers
+    {%- if scoped %}
+        left semi join landed_customers
+            on customers.customer_id = landed_customers.customer_id
+    {%- endif %}
 
 {% endsnapshot %}

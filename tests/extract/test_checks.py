@@ -41,10 +41,14 @@ SCOPED = {
 
 
 def node(
-    name: str, status: str = "pass", tags: tuple[str, ...] = (checks.TAG,), **fields
+    name: str,
+    status: str = "pass",
+    tags: tuple[str, ...] = (checks.TAG,),
+    kind: str = "test",
+    **fields,
 ) -> NodeResult:
     return NodeResult(
-        f"test.retailnova.{name}", "test", name, None, "test", status, 1.0, tags=tags, **fields
+        f"{kind}.retailnova.{name}", kind, name, None, kind, status, 1.0, tags=tags, **fields
     )
 
 
@@ -69,20 +73,18 @@ def test_a_check_that_passed_is_scoped_to_what_landed_after_the_run_read_bronze(
 
 
 def test_the_scoped_snapshot_moves_on_when_it_succeeded(store):
-    def snapshot(status: str) -> NodeResult:
-        return NodeResult(
-            "snapshot.retailnova.snap", "snapshot", "snap", "silver.snap", "snapshot", status, 1.0,
-            tags=(checks.TAG,),
-        )  # fmt: skip
-
     for status in ("error", "skipped"):
         moved = checks.record(
-            store, [snapshot(status)], used={}, through=111, code=CODE, run_id="r1", now=NOW
-        )
+            store,
+            [node("snap", status, kind="snapshot")],
+            used={}, through=111, code=CODE, run_id="r1", now=NOW,
+        )  # fmt: skip
         assert moved == []
     checks.record(
-        store, [snapshot("success")], used={}, through=222, code=CODE, run_id="r2", now=NOW
-    )
+        store,
+        [node("snap", "success", kind="snapshot")],
+        used={}, through=222, code=CODE, run_id="r2", now=NOW,
+    )  # fmt: skip
     assert scopes(store) == {"snap": 222}
 
 
