@@ -41,6 +41,10 @@ RULE_TYPES = {
     ),
 }
 TABLE_LEVEL = {"row_count"}
+# Rules that judge each row alone (a unique rule, each key's rows): on a model
+# whose YAML config names a landed_column, set on every write of a row, their
+# test reads only what was written since it last passed (macro landed_rows).
+ROW_BY_ROW = {"not_null", "unique", "range", "regex"}
 
 
 class RuleError(Exception):
@@ -58,22 +62,38 @@ class Rule:
     is_active: bool
     params: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    landed_column: str | None = None
 
     @property
     def test_path(self) -> Path:
         return GENERATED_DIR / f"{self.rule_name}.sql"
 
 
+def _model_entries(models_dir: Path):
+    for path in models_dir.rglob("*.yml"):
+        yield from (yaml.safe_load(path.read_text()) or {}).get("models", []) or []
+
+
 def model_columns(models_dir: Path = MODELS_DIR) -> dict[str, set[str] | None]:
     """Every model of the project, with its documented columns (None when the
     model's YAML lists none, so its columns can't be checked here)."""
     models: dict[str, set[str] | None] = {p.stem: None for p in models_dir.rglob("*.sql")}
-    for path in models_dir.rglob("*.yml"):
-        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []) or []:
-            columns = {c["name"] for c in model.get("columns", []) or []}
-            if model.get("name") in models and columns:
-                models[model["name"]] = columns
+    for model in _model_entries(models_dir):
+        columns = {c["name"] for c in model.get("columns", []) or []}
+        if model.get("name") in models and columns:
+            models[model["name"]] = columns
     return models
+
+
+def landed_columns(models_dir: Path = MODELS_DIR) -> dict[str, str]:
+    """The models whose YAML config meta names a landed_column: a time every
+    write of a row sets (fact_sales' loaded_at)."""
+    found = {}
+    for model in _model_entries(models_dir):
+        meta = (model.get("config") or {}).get("meta") or {}
+        if meta.get("landed_column"):
+            found[model["name"]] = meta["landed_column"]
+    return found
 
 
 def _number(row: dict, name: str, where: str) -> str:
@@ -87,6 +107,7 @@ def _number(row: dict, name: str, where: str) -> str:
 
 def load_rules(path: Path = RULES_CSV, models_dir: Path = MODELS_DIR) -> list[Rule]:
     models = model_columns(models_dir)
+    landed = landed_columns(models_dir)
     rules, seen = [], set()
     with path.open(newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -142,6 +163,7 @@ def load_rules(path: Path = RULES_CSV, models_dir: Path = MODELS_DIR) -> list[Ru
                     is_active=active == "true",
                     params=params,
                     description=(row.get("description") or "").strip(),
+                    landed_column=landed.get(table) if rule_type in ROW_BY_ROW else None,
                 )
             )
     return rules
@@ -180,10 +202,19 @@ def render(rule: Rule) -> str:
         args.append(f"min_value={params['min_rows']}")
     elif rule.rule_type == "completeness":
         args.append(f"min_value={float(params['threshold_pct']) / 100!r}")
+    tags = f"'dq', 'dq_{rule.severity.lower()}'"
+    meta = f"'dq_rule': '{rule.rule_name}', 'dq_severity': '{rule.severity}'"
+    if rule.landed_column:
+        # Scoped like the YAML tests of the model (extract/checks.py).
+        tags += ", 'landed_scope'"
+        meta += f", 'landed_column': '{rule.landed_column}'"
+        key = f", key='{rule.target_column}'" if rule.rule_type == "unique" else ""
+        args.append(
+            f"row_condition=landed_rows(ref('{rule.target_table}'), '{rule.landed_column}'{key})"
+        )
     config = (
         f"severity='{SEVERITIES[rule.severity]}', store_failures=true, "
-        f"tags=['dq', 'dq_{rule.severity.lower()}'], "
-        f"meta={{'dq_rule': '{rule.rule_name}', 'dq_severity': '{rule.severity}'}}"
+        f"tags=[{tags}], meta={{{meta}}}"
     )
     call = ",\n    ".join(args)
     return (

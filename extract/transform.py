@@ -49,8 +49,8 @@ class NodeResult:
     rows: int | None = None
     failures: int | None = None  # failing rows of a test
     tags: tuple[str, ...] = ()
-    # A generic test scoped on the time its model wrote a row (extract/checks.py):
-    # that column (landed_column, in its meta or arguments) and the tested node.
+    # A test scoped on the time its model wrote a row (extract/checks.py): that
+    # column (landed_column, in its meta or arguments) and the tested node.
     scope_column: str | None = None
     tested: str | None = None
 
@@ -255,5 +255,15 @@ def _node_result(result) -> NodeResult:
         failures=result.failures,
         tags=tuple(node.tags),
         scope_column=_scope_column(node),
-        tested=getattr(node, "attached_node", None),
+        tested=_tested(node),
     )
+
+
+def _tested(node) -> str | None:
+    # A generic test names its model; a singular test of one model (a rule of
+    # the rules table) depends on it alone.
+    attached = getattr(node, "attached_node", None)
+    if attached or node.resource_type != "test":
+        return attached
+    models = [n for n in node.depends_on.nodes if n.startswith("model.")]
+    return models[0] if len(models) == 1 else None

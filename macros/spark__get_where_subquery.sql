@@ -1,21 +1,25 @@
 {#- The rows a generic test reads (dbt calls this for the tested model only,
     never for a relationships test's parent): dbt's `where` config and, for a
     test tagged landed_scope whose meta names a landed_column, the rows
-    written since the test last passed in a pipeline run (landed_after). The
-    column must be set on every write of a row, so a row not written since
-    the scope was checked then, and no other row can change its outcome: a
-    row-by-row test (not_null, no_pii_values, a relationships test whose
-    parents keep their keys or whose table has a whole-table check besides).
-    Not for unique: a new key's duplicate may be an old row. -#}
+    written since the test last passed in a pipeline run (landed_rows; for
+    `unique`, every row of a key written since). The column must be set on
+    every write of a row, so a row not written since the scope was checked
+    then, and no other row can change its outcome: a row-by-row test
+    (not_null, unique, a relationships test whose parents keep their keys or
+    whose table has a whole-table check besides). -#}
 {% macro spark__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
     {%- if config.get('where') -%}
         {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
     {%- endif -%}
     {%- set landed_column = (config.get('meta') or {}).get('landed_column') -%}
-    {%- if landed_column and 'landed_scope' in model.tags
-        and check_scope() is not none -%}
-        {%- do conditions.append(landed_after(landed_column)) -%}
+    {%- if landed_column and 'landed_scope' in model.tags -%}
+        {%- set test = model.get('test_metadata') or {} -%}
+        {%- set key = test.kwargs.column_name if test.get('name') == 'unique' else none -%}
+        {%- set landed = landed_rows(relation, landed_column, key) -%}
+        {%- if landed is not none -%}
+            {%- do conditions.append(landed) -%}
+        {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return(

@@ -35,6 +35,10 @@ SCOPED = {
     "relationships_fact_sales_product_key__product_key__ref_dim_product_": "loaded_at",
     "relationships_fact_sales_store_key__store_key__ref_dim_store_": "loaded_at",
     "relationships_fact_sales_date_key__date_key__ref_dim_date_": "loaded_at",
+    "unique_fact_sales_order_line_id": "loaded_at",
+    # The rules table's row-by-row rules on fact_sales (extract/dq.py).
+    "fact_sales_line_unique": "loaded_at",
+    "fact_sales_net_amount_not_null": "loaded_at",
     # Not a check: the snapshot compares only the customers landed since.
     "snap_customers": "extracted_at",
 }
@@ -226,14 +230,18 @@ def runs(request, tmp_path_factory):
     third = run(settings, layer="silver")
     after_third = store.check_scopes()
     # A fact written after the fact_sales checks passed, with an email in a
-    # key column: their scope must take it in.
-    fact = spark.table("gold.fact_sales").limit(1)
+    # key column: their scope must take it in. And a copy of an old fact,
+    # of which only the copy was written since.
+    oldest = spark.sql("select min(order_line_id) from gold.fact_sales").collect()[0][0]
+    fact = spark.table("gold.fact_sales").where(f"order_line_id = {oldest}")
     changed = {
         "order_line_id": "-order_line_id as order_line_id",
         "customer_key": "'leak@example.gr' as customer_key",
         "loaded_at": "current_timestamp() as loaded_at",
     }
-    fact.selectExpr(*[changed.get(c, c) for c in fact.columns]).write.insertInto("gold.fact_sales")
+    leak = fact.selectExpr(*[changed.get(c, c) for c in fact.columns])
+    copy = fact.selectExpr(*[changed[c] if c == "loaded_at" else c for c in fact.columns])
+    leak.unionByName(copy).write.insertInto("gold.fact_sales")
     fourth = run(settings, layer="gold")
     after_fourth = store.check_scopes()
     yield {
@@ -313,3 +321,13 @@ def test_a_scoped_generic_test_reads_the_facts_written_since_it_passed(runs):
     assert fourth[leak] == second[leak] and fourth[dangling] == second[dangling]
     store = "relationships_fact_sales_store_key__store_key__ref_dim_store_"
     assert statuses[store] == "pass" and fourth[store] != second[store]
+
+
+@pytest.mark.parametrize("name", ["unique_fact_sales_order_line_id", "fact_sales_line_unique"])
+def test_a_scoped_unique_test_reads_every_row_of_a_key_written_since(runs, name):
+    # The old fact was loaded before the scope, its copy after: a scan of
+    # the facts written since alone would see the key once.
+    node = next(n for n in runs["fourth"].nodes if n.name == name)
+    assert (node.status, node.failures) == ("fail", 1)
+    _, second, _, fourth = runs["scopes"]
+    assert fourth[name] == second[name]

@@ -81,6 +81,35 @@ def test_rendered_tests_carry_severity_and_parameters(tmp_path, models):
     assert "min_value=0.8" in files["complete.sql"]
 
 
+def test_row_by_row_rules_on_a_model_with_a_landed_column_are_scoped(tmp_path, models):
+    (models / "facts.sql").write_text("select 1")
+    (models / "_facts.yml").write_text(
+        "version: 2\nmodels:\n  - name: facts\n    config:\n      meta:\n"
+        "        landed_column: loaded_at\n    columns:\n      - name: line_id\n"
+    )
+    path = rules_file(
+        tmp_path,
+        "line_unique,facts,line_id,unique,,,,,,,CRITICAL,true,",
+        "line_present,facts,line_id,not_null,,,,,,,CRITICAL,true,",
+        "facts_exist,facts,,row_count,,,,,1,,CRITICAL,true,",
+        "order_unique,orders,order_id,unique,,,,,,,CRITICAL,true,",
+    )
+
+    files = {p.stem: text for p, text in dq.generated_files(dq.load_rules(path, models)).items()}
+
+    scoped = "tags=['dq', 'dq_critical', 'landed_scope']"
+    assert scoped in files["line_unique"] and scoped in files["line_present"]
+    assert "'landed_column': 'loaded_at'" in files["line_present"]
+    assert (
+        "row_condition=landed_rows(ref('facts'), 'loaded_at', key='line_id')"
+        in files["line_unique"]
+    )
+    assert "row_condition=landed_rows(ref('facts'), 'loaded_at')\n" in files["line_present"]
+    # A table-level rule, and a model without the column, read every row.
+    for whole in ("facts_exist", "order_unique"):
+        assert "landed" not in files[whole], whole
+
+
 def test_results_map_dbt_statuses_and_never_pass_silently():
     rules = dq.load_rules()[:3]
     nodes = [
