@@ -5,7 +5,9 @@ moves to a cancelled order, a day of new orders), the incremental run, and
 then the same models rebuilt in full from the same Bronze. Both builds must
 hold the same rows, and the incremental one must have merged, not rewritten.
 Gold is built too: fact_sales's merge must delete the facts those changes
-made stale (its reconciliation test, run by the build, checks every fact).
+made stale (its reconciliation test, run by the build, checks every fact),
+and fact_orders, fed by fact_sales' change data feed, must recompute only the
+orders those facts belong to and still equal its full rebuild.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def rows(spark, table: str) -> set[tuple]:
 def last_operation(spark, table: str, layer: str = "silver") -> dict:
     history = spark.sql(f"DESCRIBE HISTORY {layer}.{table} LIMIT 1").collect()[0]
     return {"operation": history["operation"], **history["operationMetrics"]}
+
+
+def last_merge(spark, table: str) -> dict:
+    # fact_orders' post-hook records the version it read after its merge.
+    history = spark.sql(f"DESCRIBE HISTORY gold.{table}").where("operation = 'MERGE'")
+    return history.orderBy("version", ascending=False).first()["operationMetrics"]
+
+
+def order_rows(spark) -> dict[int, dict]:
+    return {row["order_id"]: row.asDict() for row in spark.table("gold.fact_orders").collect()}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +89,7 @@ def builds(request, tmp_path_factory):
     facts_before = {
         row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
     }
+    orders_before = order_rows(spark)
     # Each change below removes a fact the first build loaded.
     assert {counted, moved} <= facts_before.keys()
     assert delivered in facts_before.values()
@@ -103,10 +116,22 @@ def builds(request, tmp_path_factory):
     facts = {
         row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
     }
+    orders_merge = last_merge(spark, "fact_orders")
+    orders_incremental = order_rows(spark)
     incremental = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
     summary = run(settings, layer="silver", full_refresh=True)
     assert not summary.failed, summary.failed
     full = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
+    # Without a recorded version, fact_orders recomputes every order.
+    spark.sql(
+        "ALTER TABLE gold.fact_orders UNSET TBLPROPERTIES "
+        "('retailnova.read_version.gold.fact_sales')"
+    )
+    summary = run(settings, layer="gold")
+    assert not summary.failed, summary.failed
+    orders_unrecorded = order_rows(spark), last_merge(spark, "fact_orders")
+    summary = run(settings, layer="gold", full_refresh=True)
+    assert not summary.failed, summary.failed
     return {
         "merged": merged,
         "facts_merge": facts_merge,
@@ -119,6 +144,12 @@ def builds(request, tmp_path_factory):
         "counted": counted,
         "quarantined": quarantined,
         "delivered": delivered,
+        "moved_from": moved_from,
+        "orders_before": orders_before,
+        "orders_merge": orders_merge,
+        "orders_incremental": orders_incremental,
+        "orders_unrecorded": orders_unrecorded,
+        "orders_full": order_rows(spark),
     }
 
 
@@ -186,3 +217,30 @@ def test_fact_sales_deletes_the_facts_that_stopped_bearing_revenue(builds):
     assert merge["operation"] == "MERGE"
     assert int(merge["numTargetRowsDeleted"]) >= 2
     assert int(merge["numTargetRowsInserted"]) >= 1
+
+
+def test_fact_orders_merged_only_the_orders_whose_facts_changed(builds):
+    merge, total = builds["orders_merge"], len(builds["orders_full"])
+    assert 0 < int(merge["numSourceRows"]) < total / 10
+    # The returned order lost every fact: it left. The order a line moved
+    # out of lost one: only the feed's image from before the change names it.
+    assert builds["delivered"] in builds["orders_before"]
+    assert builds["delivered"] not in builds["orders_incremental"]
+    assert int(merge["numTargetRowsDeleted"]) >= 1
+    moved_from = builds["moved_from"]
+    before = builds["orders_before"][moved_from]["line_count"]
+    after = builds["orders_incremental"].get(moved_from, {"line_count": 0})["line_count"]
+    assert after == before - 1
+
+
+def test_fact_orders_incremental_equals_a_full_rebuild(builds):
+    incremental, full = builds["orders_incremental"], builds["orders_full"]
+    keys = incremental.keys() | full.keys()
+    differing = sorted(o for o in keys if incremental.get(o) != full.get(o))
+    assert not differing, [(incremental.get(o), full.get(o)) for o in differing[:3]]
+
+
+def test_fact_orders_without_a_recorded_version_recomputes_every_order(builds):
+    rows, merge = builds["orders_unrecorded"]
+    assert rows == builds["orders_full"]
+    assert int(merge["numSourceRows"]) >= len(builds["orders_full"])

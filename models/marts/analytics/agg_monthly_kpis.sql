@@ -1,13 +1,13 @@
 with
 
-fact_sales as (
+fact_orders as (
 
-    select * from {{ ref('fact_sales') }}
+    select * from {{ ref('fact_orders') }}
 
 ),
 
 -- Months are taken from order_date as the source stores it (contract 3).
-sales as (
+orders as (
 
     select
         order_id,
@@ -16,7 +16,7 @@ sales as (
         quantity,
         net_amount,
         cast(date_trunc('MONTH', order_date) as date) as month_start
-    from fact_sales
+    from fact_orders
 
 ),
 
@@ -25,24 +25,11 @@ monthly as (
     select
         month_start,
         sum(net_amount) as total_revenue,
-        count(distinct order_id) as order_count,
+        count(*) as order_count,
         count(distinct customer_id) as unique_customers,
         sum(quantity) as total_quantity
-    from sales
+    from orders
     group by month_start
-
-),
-
-customer_orders as (
-
-    select
-        customer_id,
-        order_id,
-        min(order_date) as order_date,
-        min(month_start) as month_start
-    from sales
-    where customer_id is not null
-    group by customer_id, order_id
 
 ),
 
@@ -54,7 +41,8 @@ customer_order_sequence as (
             partition by customer_id
             order by order_date asc, order_id asc
         ) as order_number
-    from customer_orders
+    from orders
+    where customer_id is not null
 
 ),
 

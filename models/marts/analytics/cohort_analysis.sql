@@ -1,8 +1,8 @@
 with
 
-fact_sales as (
+fact_orders as (
 
-    select * from {{ ref('fact_sales') }}
+    select * from {{ ref('fact_orders') }}
 
 ),
 
@@ -12,7 +12,7 @@ customer_months as (
     select distinct
         customer_id,
         cast(date_trunc('MONTH', order_date) as date) as activity_month
-    from fact_sales
+    from fact_orders
     where customer_id is not null
 
 ),

@@ -7,9 +7,9 @@
 
 with
 
-fact_sales as (
+fact_orders as (
 
-    select * from {{ ref('fact_sales') }}
+    select * from {{ ref('fact_orders') }}
 
 ),
 
@@ -19,20 +19,7 @@ reference_date as (
         coalesce(
             {{ as_of_date_sql }}, cast(max(order_date) as date)
         ) as as_of_date
-    from fact_sales
-
-),
-
-customer_orders as (
-
-    select
-        customer_id,
-        order_id,
-        min(order_date) as order_date,
-        sum(net_amount) as order_net_amount
-    from fact_sales
-    where customer_id is not null
-    group by customer_id, order_id
+    from fact_orders
 
 ),
 
@@ -42,8 +29,9 @@ customer_totals as (
         customer_id,
         cast(max(order_date) as date) as last_order_date,
         count(*) as frequency,
-        sum(order_net_amount) as monetary
-    from customer_orders
+        sum(net_amount) as monetary
+    from fact_orders
+    where customer_id is not null
     group by customer_id
 
 ),
