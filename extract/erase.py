@@ -39,6 +39,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from extract import unchanged
 from extract.lock import home_lock
 from extract.metadata import MetadataStore
 from extract.settings import Settings
@@ -230,6 +231,8 @@ def erase_customer(
                 f"erasure {erasure_id}: customer {customer_id} registered; from now on the "
                 "extractor masks it on its way into bronze"
             )
+            # The lake changes outside a run: the next run rebuilds every node.
+            unchanged.forget(settings)
             try:
                 _erase(get_spark(settings), settings, result, progress)
             except BaseException as exc:

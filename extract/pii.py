@@ -120,6 +120,7 @@ def check_new_pepper(settings: Settings, current: str) -> str:
 
 
 def rotate(settings: Settings, progress: Progress = lambda msg: None) -> RotationResult:
+    from extract import unchanged
     from extract.erase import check_local_lake
     from extract.lock import home_lock
     from extract.metadata import new_run_id
@@ -131,6 +132,8 @@ def rotate(settings: Settings, progress: Progress = lambda msg: None) -> Rotatio
     started = time.monotonic()
     settings.ensure_dirs()
     with home_lock(settings.home, "pii rotate"):
+        # Silver and Gold are rehashed outside a run: the next run rebuilds every node.
+        unchanged.forget(settings)
         spark = prepare_spark(settings, new)
         protect_session(spark, current, new)
         result = _rotate(spark, settings, new_run_id(), progress)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from extract import checks, dq
+from extract import checks, dq, unchanged
 from extract.extractor import Extractor, TableResult, check_source
 from extract.jdbc import jdbc_source
 from extract.lock import HomeLock, home_lock
@@ -31,6 +31,10 @@ class RunSummary:
     quality: list = field(default_factory=list)  # dq.RuleResult, one per rule
     failed: list[str] = field(default_factory=list)
     ledger: list = field(default_factory=list)  # ledger.LedgerEntry, one per source table
+    # Tables and views dbt left as an earlier run built them (extract/unchanged.py):
+    # {model: relation}.
+    unchanged: dict[str, str] = field(default_factory=dict)
+    unchanged_tests: int = 0
 
     @property
     def blocked_by_quality(self) -> list[str]:
@@ -121,7 +125,8 @@ def _record_quality(spark, store: MetadataStore, run_id: str, nodes: list[NodeRe
 
 def layer_lines(summary: RunSummary) -> list[str]:
     """Per layer: tables, rows and time of this run (Bronze: rows landed by the
-    extractor; Silver and Gold: rows of the tables dbt built), then the tests."""
+    extractor; Silver and Gold: rows of the tables dbt built, and how many it
+    left unchanged), then the tests."""
     lines = []
     if summary.extracted:
         done = [r for r in summary.extracted if r.status == "SUCCESS"]
@@ -132,7 +137,8 @@ def layer_lines(summary: RunSummary) -> list[str]:
         )
     for layer in ("silver", "gold"):
         nodes = [n for n in summary.nodes if n.relation and n.relation.split(".")[0] == layer]
-        if not nodes:
+        kept = [r for r in summary.unchanged.values() if r.split(".")[0] == layer]
+        if not nodes and not kept:
             continue
         tables = [n for n in nodes if n.materialized != "view"]
         built = [n for n in tables if n.status == "success"]
@@ -140,6 +146,7 @@ def layer_lines(summary: RunSummary) -> list[str]:
         lines.append(
             f"{layer.upper():<7} {len(built)}/{len(tables)} tables"
             + (f" (+{views} views)" if views else "")
+            + (f", {len(kept)} unchanged" if kept else "")
             + f", {sum(n.rows or 0 for n in built):,} rows, "
             f"{sum(n.seconds for n in nodes):.1f}s"
         )
@@ -151,7 +158,11 @@ def layer_lines(summary: RunSummary) -> list[str]:
             for s in ("pass", "warn", "fail", "error", "skipped")
             if statuses.count(s)
         )
-        lines.append(f"TESTS   {len(tests)} ({counts}), {sum(n.seconds for n in tests):.1f}s")
+        lines.append(
+            f"TESTS   {len(tests)} ({counts}), "
+            + (f"{summary.unchanged_tests} unchanged, " if summary.unchanged_tests else "")
+            + f"{sum(n.seconds for n in tests):.1f}s"
+        )
     return lines
 
 
@@ -176,9 +187,9 @@ def _record_ledger(
                 for r in summary.extracted
                 if r.status == "SUCCESS"
             },
-            built={
-                n.name: n.relation for n in summary.nodes if n.status == "success" and n.relation
-            },
+            # A table left alone is as this run would have built it.
+            built=summary.unchanged
+            | {n.name: n.relation for n in summary.nodes if n.status == "success" and n.relation},
         )
     except Exception as exc:  # reported and stored: the run goes on
         message = f"LEDGER: could not be computed: {type(exc).__name__}: {exc}"
@@ -232,11 +243,20 @@ def _dbt_session(settings: Settings, command: str):
         yield
 
 
+# dbt commands that write no model's table (`test` writes only failing rows).
+_READ_ONLY_DBT = {
+    "compile", "debug", "deps", "docs", "list", "ls", "parse", "show", "source", "test",
+}  # fmt: skip
+
+
 def dbt(settings: Settings, args: list[str]) -> bool:
     from extract import transform
     from extract.metadata import new_run_id
 
     with _dbt_session(settings, "dbt"):
+        if not set(args[:1]) & _READ_ONLY_DBT:
+            # It may write a table the next run would leave alone.
+            unchanged.forget(settings)
         return transform.passthrough(settings, args, run_id=new_run_id())
 
 
@@ -301,6 +321,12 @@ def run(
                         f"whole-history checks scoped to what landed since they passed: "
                         f"{', '.join(sorted(scopes))}"
                     )
+                plan = unchanged.plan(
+                    spark, settings, code=code, rebuild_all=full_refresh or layer is not None
+                )
+                if plan.models or plan.sources:
+                    progress(plan.describe())
+                summary.unchanged, summary.unchanged_tests = plan.relations, plan.tests
                 progress("dbt build: seeds, snapshots, models and tests")
                 summary.nodes = transform.build(
                     settings,
@@ -309,8 +335,10 @@ def run(
                     full_refresh=full_refresh,
                     unit_tests=unit_tests,
                     check_scopes=scopes,
+                    exclude=plan.exclude,
                     progress=progress,
                 )
+                unchanged.record(settings, spark, summary.nodes, code=code, versions=plan.versions)
                 checks.record(
                     store,
                     summary.nodes,

@@ -53,6 +53,8 @@ class NodeResult:
     # column (landed_column, in its meta or arguments) and the tested node.
     scope_column: str | None = None
     tested: str | None = None
+    # The SQL it ran (none for a seed): extract/unchanged.py reads it for the clock.
+    compiled_code: str | None = None
 
 
 def dbt_args(
@@ -146,10 +148,12 @@ def build(
     full_refresh: bool = False,
     unit_tests: bool = False,
     check_scopes: dict[str, int] | None = None,
+    exclude: list[str] | None = None,
     progress: Callable[[str], None] = lambda msg: None,
 ) -> list[NodeResult]:
     """`dbt build` (seeds, snapshots, models, data tests in DAG order) for a
-    layer or all; check_scopes: see extract/checks.py."""
+    layer or all; check_scopes: see extract/checks.py; exclude: the nodes
+    extract/unchanged.py leaves alone (a whole build only)."""
     select = LAYER_SELECTORS[layer] if layer else None
     args = dbt_args(
         settings,
@@ -164,6 +168,12 @@ def build(
         # cannot change their outcome: as dbt recommends, production leaves
         # them to CI (slim CI and `make test` run them), saving 31 nodes a run.
         args += ["--exclude-resource-type", "unit_test"]
+    if exclude:
+        if select:
+            raise TransformError("a layer's build leaves nothing alone")
+        # Buildable: a test is left out only when every parent is, so a test
+        # reading a node that runs runs too.
+        args += ["--exclude", *exclude, "--indirect-selection", "buildable"]
     results = _build(settings, args, "dbt build", progress)
     if layer is None and not any(r.status in ("error", "fail") for r in results):
         save_state(settings)
@@ -256,6 +266,7 @@ def _node_result(result) -> NodeResult:
         tags=tuple(node.tags),
         scope_column=_scope_column(node),
         tested=_tested(node),
+        compiled_code=getattr(node, "compiled_code", None),
     )
 
 

@@ -273,6 +273,21 @@ def test_the_progress_log_has_a_row_count_on_every_table_line(pipeline):
         assert rows is not None or (materialized == "view" and status == "success"), line
 
 
+def test_a_day_leaves_alone_what_only_unchanged_inputs_feed(pipeline):
+    # The simulated days change every source table but the stores, and never
+    # the seeds: what only those feed is left as the run before built it
+    # (extract/unchanged.py), while what reads the facts or the clock runs.
+    left = {"silver.int_stores_cleaned", "gold.dim_store", "gold.dim_date"}
+    assert pipeline.stages[0].summary.unchanged == {}
+    for stage in pipeline.stages[1:]:
+        ran = {n.name for n in stage.summary.nodes}
+        assert left | {"silver.greek_public_holidays"} <= set(stage.summary.unchanged.values())
+        kept = {"int_stores_cleaned", "dim_store", "dim_date", "not_null_dim_store_store_key"}
+        assert not kept & ran
+        assert "relationships_fact_sales_store_key__store_key__ref_dim_store_" in ran
+        assert {"int_customers_cleaned", "fact_sales", "orders_freshness"} <= ran
+
+
 # --- Gold against the contract ----------------------------------------------------------
 
 

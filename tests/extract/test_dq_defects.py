@@ -296,7 +296,9 @@ def test_repairing_the_source_passes_every_rule_and_exits_0(defects_pipeline):
     assert {name: row["status"] for name, row in log.items()} == dict.fromkeys(log, "PASS")
     assert len(log) == 18
     assert "DATA QUALITY: 18/18 PASS" in run.output
-    assert "GOLD    9/9 tables" in run.output and "SILVER  " in run.output
+    # The stores and the seeds did not change since the defective run built
+    # dim_store and dim_date clean: left as they were (extract/unchanged.py).
+    assert "GOLD    7/7 tables, 2 unchanged" in run.output and "SILVER  " in run.output
     assert run.gold_tables == BUILT_GOLD | SKIPPED_GOLD
     assert [r["status"] for r in run.dq_report] == ["PASS"] * 18
     # The repair was read incrementally: only the repaired rows' new versions.
@@ -307,6 +309,23 @@ def test_repairing_the_source_passes_every_rule_and_exits_0(defects_pipeline):
         for count in re.findall(r"^\[\w+\] ([\d,]+) rows extracted", run.output, re.MULTILINE)
     )
     assert landed == changed
+
+
+def test_the_repaired_run_leaves_alone_what_only_the_stores_and_seeds_feed(defects_pipeline):
+    # The repair changed every source table but the stores; the defective run
+    # built their chain clean (extract/unchanged.py).
+    line = re.search(
+        r"^left as their last clean build left them .*: (.*)$",
+        defects_pipeline.repaired.output,
+        re.MULTILINE,
+    )
+    assert line, defects_pipeline.repaired.output
+    assert line.group(1) == (
+        "6 models, seeds and snapshots, 29 tests (dim_date, dim_store, dq_rules, "
+        "greek_public_holidays, int_stores_cleaned, stg_retailnova__stores, retailnova.stores)"
+    )
+    assert "gold.dim_store" not in defects_pipeline.repaired.output
+    assert "left as" not in defects_pipeline.defective.output  # nothing recorded before it
 
 
 def test_a_key_as_long_as_a_phone_number_is_no_pii_leak(spark, defects_pipeline):
@@ -594,8 +613,11 @@ def test_the_daily_run_leaves_unit_tests_to_ci_where_they_pass(defects_pipeline)
     target = defects_pipeline.settings.home / "dbt" / "target"
     manifest = json.loads((target / "manifest.json").read_text())
     data_tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
-    ran = re.search(r"^TESTS +(\d+) ", defects_pipeline.repaired.output, re.MULTILINE)
-    assert ran and int(ran.group(1)) == len(data_tests)
+    # Every data test ran, or was left alone with what it reads (extract/unchanged.py).
+    ran = re.search(
+        r"^TESTS +(\d+) \(.*\), (\d+) unchanged, ", defects_pipeline.repaired.output, re.MULTILINE
+    )
+    assert ran and int(ran.group(1)) + int(ran.group(2)) == len(data_tests)
 
     result = defects_pipeline.invoke("dbt", "test", "--select", "test_type:unit")
 

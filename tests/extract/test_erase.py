@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from pyspark.sql import functions as F
 
+from extract import unchanged
 from extract.cli import main
 from extract.erase import ERASED_NAME
 from extract.metadata import MetadataStore
@@ -29,6 +30,7 @@ from extract.settings import Settings
 from extract.source import schema
 from extract.source.generate import init_source, simulate
 from extract.spark import LAYERS
+from extract.transform import state_dir
 from tests.conftest import cli_env, make_settings
 from tests.extract.lake_scan import needles, parquet_files, scan
 
@@ -74,6 +76,7 @@ class Erasure:
     parquet_after_erase: int = 0
     hits_after_rerun: dict = field(default_factory=dict)
     home_hits_after_rerun: dict = field(default_factory=dict)
+    record_after_erase: bool = True
     rerun_ok: bool = False
     bronze_versions_before_rerun: int = 0
 
@@ -196,12 +199,14 @@ def erasure(request, tmp_path_factory) -> Erasure:
             "SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')"
         )
 
+        assert (state_dir(settings) / unchanged.RECORD).is_file()  # the run recorded its build
         state = Erasure(settings, customer_id, secrets, other_email, facts_before, others_before)
         env = cli_env(home, RETAILNOVA_PII_PEPPER=PEPPER)
         result = CliRunner().invoke(main, ["erase", "--customer-id", str(customer_id)], env=env)
         print(result.output)
         assert result.exit_code == 0, result.output
         state.cli_output = result.output
+        state.record_after_erase = (state_dir(settings) / unchanged.RECORD).is_file()
         state.hits_after_erase = scan(settings.lake, secrets | {other_email})
         state.parquet_after_erase = len(parquet_files(settings.lake))
         state.others_after_erase = sorted(
@@ -278,6 +283,11 @@ def test_facts_are_kept_and_point_to_an_erased_member(erasure, spark):
         facts.select("customer_key").distinct(), "customer_key"
     )
     assert {r.first_name for r in members.collect()} == {ERASED_NAME}
+
+
+def test_the_erasure_has_the_next_run_rebuild_every_node(erasure):
+    # It rewrote tables outside a run: what a run would leave alone is forgotten.
+    assert not erasure.record_after_erase
 
 
 def test_the_erasure_is_audited(erasure):
