@@ -234,7 +234,7 @@ def _add_extraction(stage: Stage, metadata_url: str) -> None:
         engine.dispose()
     stage.rows_extracted = sum(r.rows_written or 0 for r in rows)
     if rows:
-        # Tables are pulled one after another: the span is the extraction's time.
+        # Tables are pulled side by side: the span is the extraction's time.
         stage.extract_seconds = (
             max(_as_datetime(r.finished_at) for r in rows)
             - min(_as_datetime(r.started_at) for r in rows)
@@ -375,6 +375,7 @@ def bench(
         "RETAILNOVA_METASTORE_URL",
         "RETAILNOVA_SOURCE_URL",
         "RETAILNOVA_DBT_THREADS",
+        "RETAILNOVA_EXTRACT_THREADS",
         "RETAILNOVA_SPARK_CONF",
     ):
         if name in os.environ:
@@ -386,6 +387,7 @@ def bench(
     )
     result.tuning = {
         "dbt_threads": bench_settings.dbt_threads,
+        "extract_threads": bench_settings.extract_threads,
         "spark_conf": dict(bench_settings.spark_conf_extra),
     }
 

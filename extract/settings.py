@@ -41,6 +41,8 @@ class Settings:
     # extra Spark conf for every session and the Thrift server.
     metastore_url: URL | None = field(default=None, repr=False)
     dbt_threads: int = 1
+    # Tables extracted at once: no gain measured on 2 cores (README "Settings").
+    extract_threads: int = 1
     spark_conf_extra: tuple[tuple[str, str], ...] = ()
     # The lake on S3-compatible storage (s3a://bucket/prefix); None: under the home.
     lake_url: str | None = None
@@ -129,9 +131,7 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
     memory = get("RETAILNOVA_SPARK_DRIVER_MEMORY", "4g")
     if not _MEMORY.match(memory):
         raise SettingsError(f"RETAILNOVA_SPARK_DRIVER_MEMORY must look like 4g, got {memory!r}")
-    attempts = _int("RETAILNOVA_RETRY_ATTEMPTS", get("RETAILNOVA_RETRY_ATTEMPTS", "4"))
-    if attempts < 1:
-        raise SettingsError("RETAILNOVA_RETRY_ATTEMPTS must be at least 1")
+    attempts = _positive("RETAILNOVA_RETRY_ATTEMPTS", get("RETAILNOVA_RETRY_ATTEMPTS", "4"))
     try:
         sla = float(get("RETAILNOVA_RUN_SLA_MINUTES", "60"))
     except ValueError:
@@ -170,6 +170,9 @@ def load_settings(environ: dict[str, str] | None = None, dotenv: bool = True) ->
         spark_driver_memory=memory,
         metastore_url=_metastore_url(get("RETAILNOVA_METASTORE_URL")),
         dbt_threads=_threads(get("RETAILNOVA_DBT_THREADS"), get("RETAILNOVA_TARGET", "local")),
+        extract_threads=_positive(
+            "RETAILNOVA_EXTRACT_THREADS", get("RETAILNOVA_EXTRACT_THREADS", "1")
+        ),
         spark_conf_extra=_spark_conf(get("RETAILNOVA_SPARK_CONF", "")),
         lake_url=_lake_url(get("RETAILNOVA_LAKE_URL")),
         s3_endpoint=get("RETAILNOVA_S3_ENDPOINT") or None,
@@ -196,10 +199,14 @@ def _threads(value: str | None, target: str) -> int:
     # runs statements of several connections at once.
     if not value:
         return 4 if target == "thrift" else 1
-    threads = _int("RETAILNOVA_DBT_THREADS", value)
-    if threads < 1:
-        raise SettingsError("RETAILNOVA_DBT_THREADS must be at least 1")
-    return threads
+    return _positive("RETAILNOVA_DBT_THREADS", value)
+
+
+def _positive(name: str, value: str) -> int:
+    number = _int(name, value)
+    if number < 1:
+        raise SettingsError(f"{name} must be at least 1")
+    return number
 
 
 def _lake_url(value: str | None) -> str | None:

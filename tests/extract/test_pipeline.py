@@ -147,3 +147,17 @@ def test_facts_are_contract_3_computed_from_the_source(resumed, spark):
     members = _table(spark, resumed, "gold.dim_customer")
     orphans = _table(spark, resumed, "gold.fact_sales").join(members, "customer_key", "left_anti")
     assert orphans.count() == 0
+
+
+def test_the_bronze_line_reports_the_wall_time_of_tables_extracted_side_by_side():
+    from extract.extractor import TableResult
+    from extract.pipeline import RunSummary, layer_lines
+
+    summary = RunSummary(run=None)
+    summary.extracted = [
+        TableResult("stores", "SUCCESS", rows_written=5, started=100.0, seconds=4.0),
+        TableResult("products", "SUCCESS", rows_written=10, started=100.5, seconds=9.0),
+        TableResult("customers", "FAILED", started=104.0, seconds=2.5),
+    ]
+
+    assert layer_lines(summary) == ["BRONZE  2/3 tables, 15 rows landed, 9.5s"]

@@ -86,6 +86,7 @@ def test_scale_out_settings(tmp_path):
     assert settings.lake_uri == "s3a://retailnova-lake/prod" and settings.lake_on_s3
     local = load_settings({"RETAILNOVA_HOME": str(tmp_path)})
     assert local.dbt_threads == 1 and local.metastore_url is None
+    assert local.extract_threads == 1
     assert local.lake_uri == (tmp_path / "lake").as_uri() and not local.lake_on_s3
 
 
@@ -94,6 +95,8 @@ def test_scale_out_settings(tmp_path):
     [
         ("RETAILNOVA_METASTORE_URL", "sqlite:///metastore.db"),
         ("RETAILNOVA_DBT_THREADS", "0"),
+        ("RETAILNOVA_EXTRACT_THREADS", "0"),
+        ("RETAILNOVA_EXTRACT_THREADS", "two"),
         ("RETAILNOVA_SPARK_CONF", "spark.ok=1 fs.s3a.secret.key=hunter2"),
         ("RETAILNOVA_LAKE_URL", "s3://bucket/lake"),
     ],
