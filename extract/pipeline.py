@@ -124,8 +124,6 @@ def _record_quality(spark, store: MetadataStore, run_id: str, nodes: list[NodeRe
 
 
 def extraction_seconds(results: Sequence[TableResult]) -> float:
-    if not results:
-        return 0.0
     return max(r.started + r.seconds for r in results) - min(r.started for r in results)
 
 
@@ -139,7 +137,7 @@ def layer_lines(summary: RunSummary) -> list[str]:
         lines.append(
             f"BRONZE  {len(done)}/{len(summary.extracted)} tables, "
             f"{sum(r.rows_written for r in done):,} rows landed, "
-            # Wall time: the tables are extracted side by side.
+            # Wall time: tables may be extracted side by side.
             f"{extraction_seconds(summary.extracted):.1f}s"
         )
     for layer in ("silver", "gold"):
