@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from extract.settings import Settings, load_settings
 from extract.source import schema
+from extract.thrift import free_port, thrift_daemon
 from extract.transform import PROJECT_DIR
 
 Progress = Callable[[str], None]
@@ -184,18 +185,20 @@ class PeakMemory:
 # --- Stages ----------------------------------------------------------------------------
 
 
-def _thrift_pids(home: Path) -> list[int]:
-    pids = []
-    for pid_file in (home / "thrift").glob("*.pid"):
-        try:
-            pids.append(int(pid_file.read_text().split()[0]))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
+def _server_pids(settings: Settings) -> list[int]:
+    """The home's Thrift server, while it runs: the stages talk to it, so its
+    memory is theirs. (Its pid file is JSON; reading its first word as a pid
+    counted no server at all.)"""
+    pid = thrift_daemon(settings).pid()
+    return [] if pid is None else [pid]
 
 
 def run_stage(
-    name: str, args: list[str], env: dict[str, str], home: Path, progress: Progress
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    progress: Progress,
+    servers: Callable[[], list[int]] = list,
 ) -> Stage:
     command = " ".join(["retailnova", *args])
     progress(f"== {name}: {command}")
@@ -207,7 +210,7 @@ def run_stage(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    with PeakMemory(process.pid, lambda: _thrift_pids(home)) as memory:
+    with PeakMemory(process.pid, servers) as memory:
         assert process.stdout is not None
         for line in process.stdout:
             progress(f"   {line.rstrip()}")
@@ -255,6 +258,39 @@ def _add_dbt(stage: Stage, home: Path) -> None:
     for result in data["results"]:
         stage.models[result["unique_id"]] = float(result.get("execution_time") or 0.0)
     stage.model_seconds = sum(stage.models.values())
+
+
+def check_empty_metastore(settings: Settings) -> None:
+    """The thrift target shares a PostgreSQL metastore, which records every
+    database's and table's location: one that already catalogs another home's
+    lake would send the bench's run there (`CREATE DATABASE IF NOT EXISTS`
+    keeps the old location). Hive's own `default` database does no harm."""
+    if settings.metastore_url is None:
+        raise BenchError(
+            "the thrift bench needs RETAILNOVA_METASTORE_URL: an empty PostgreSQL database "
+            "that its extractor and its Thrift server share"
+        )
+    engine = sa.create_engine(settings.metastore_url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("DBS"):
+                return
+            taken = conn.execute(
+                sa.text('select "NAME", "DB_LOCATION_URI" from "DBS" where "NAME" <> \'default\'')
+            ).all()
+    except sa.exc.SQLAlchemyError as exc:
+        raise BenchError(
+            f"the metastore in RETAILNOVA_METASTORE_URL does not answer: {type(exc).__name__}"
+        ) from None
+    finally:
+        engine.dispose()
+    if taken:
+        raise BenchError(
+            "the thrift bench needs an empty metastore database, and the one in "
+            "RETAILNOVA_METASTORE_URL already catalogs "
+            + ", ".join(f"{name} ({location})" for name, location in sorted(taken))
+            + ": give the bench a new database"
+        )
 
 
 # --- References ------------------------------------------------------------------------
@@ -382,7 +418,12 @@ def bench(
         if name in os.environ:
             env[name] = os.environ[name]
     env.update(RETAILNOVA_HOME=str(home), RETAILNOVA_TARGET=target)
+    if target == "thrift" and "RETAILNOVA_THRIFT_PORT" not in os.environ:
+        # The bench's own server, beside any other on this machine.
+        env["RETAILNOVA_THRIFT_PORT"] = str(free_port())
     bench_settings = load_settings(env)
+    if target == "thrift":
+        check_empty_metastore(bench_settings)
     result = BenchResult(
         scale, days, target, str(home), machine(), datetime.now(UTC).isoformat(timespec="seconds")
     )
@@ -393,7 +434,7 @@ def bench(
     }
 
     def stage(name: str, *args: str) -> Stage:
-        done = run_stage(name, list(args), env, home, progress)
+        done = run_stage(name, list(args), env, progress, lambda: _server_pids(bench_settings))
         result.stages.append(done)
         if done.exit_code not in (0, 2):  # 2: a CRITICAL rule failed, the run still ran
             raise BenchError(f"bench stage {name!r} failed with exit code {done.exit_code}")
@@ -402,12 +443,20 @@ def bench(
     stage("source init", "source", "init", "--scale", str(scale), "--force")
     progress("== source export (reference for extraction)")
     result.source_export = source_export(bench_settings.source_url)
-    for name in ["full run", *(f"day {n}" for n in range(1, days + 1))]:
-        if name.startswith("day "):
-            stage(f"simulate {name}", "source", "simulate", "--days", "1")
-        done = stage(name, "run")
-        _add_extraction(done, bench_settings.metadata_url)
-        _add_dbt(done, home)
+    if target == "thrift":
+        # The bench's own server in its home: its memory counts in every stage
+        # after this one, the full run is its first work and the days run warm.
+        stage("thrift start", "thrift", "start")
+    try:
+        for name in ["full run", *(f"day {n}" for n in range(1, days + 1))]:
+            if name.startswith("day "):
+                stage(f"simulate {name}", "source", "simulate", "--days", "1")
+            done = stage(name, "run")
+            _add_extraction(done, bench_settings.metadata_url)
+            _add_dbt(done, home)
+    finally:
+        if target == "thrift":
+            run_stage("thrift stop", ["thrift", "stop"], env, progress)
     result.gold_files = gold_files(bench_settings.lake)
     progress("== the app's pages over the last run's Gold (app.timing)")
     result.pages = app_pages(env)

@@ -93,6 +93,25 @@ def postgres_url() -> URL:
     return make_url(value)
 
 
+def empty_metastore_url() -> str:
+    """The PostgreSQL database of .ci/postgres.sh for a Hive metastore, emptied."""
+    url = postgres_url().set(database="retailnova_metastore")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    except Exception as exc:
+        reason = f"no metastore database retailnova_metastore ({type(exc).__name__}); "
+        reason += "restart PostgreSQL with .ci/postgres.sh, which creates it"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def pg_url() -> URL:
     url = postgres_url()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import process_env
+from tests.conftest import empty_metastore_url, process_env
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +57,33 @@ def test_the_bench_measures_a_full_run_and_a_day(tmp_path):
     }
     assert all(0 < t["warm_seconds"] <= t["warm_max_seconds"] for t in result["pages"].values())
     assert "app pages, warm median" in done.stdout
+
+
+@pytest.mark.postgres
+def test_the_thrift_bench_runs_its_own_server_and_counts_its_memory(tmp_path):
+    env = process_env(
+        tmp_path,
+        RETAILNOVA_SPARK_DRIVER_MEMORY="2g",
+        RETAILNOVA_METASTORE_URL=empty_metastore_url(),
+    )
+    home = tmp_path / "bench" / "home"
+    command = [str(Path(sys.executable).with_name("retailnova")), "bench", "--scale", "0.01"]
+
+    done = subprocess.run(
+        [*command, "--days", "1", "--target", "thrift", "--home", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((home.parent / "bench.json").read_text())
+    assert result["target"] == "thrift"
+    stages = {s["name"]: s for s in result["stages"]}
+    assert list(stages) == ["source init", "thrift start", "full run", "simulate day 1", "day 1"]
+    full, day = stages["full run"], stages["day 1"]
+    assert full["rows_extracted"] > day["rows_extracted"] > 0
+    assert day["models"]["model.retailnova.fact_sales"] > 0
+    # The bench stopped its server: no process of its home is left.
+    assert not (home / "thrift" / "thrift.pid").exists()
+    assert "== thrift stop" in done.stdout

@@ -5,6 +5,7 @@ whole harness (`retailnova bench`) runs in the e2e suite, not in `make test`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,13 +19,18 @@ from extract.bench import (
     PeakMemory,
     Stage,
     _add_dbt,
+    _server_pids,
+    check_empty_metastore,
     format_result,
+    run_stage,
     source_export,
     tree_rss_bytes,
 )
 from extract.cli import main
 from extract.source import schema
 from extract.source.generate import init_source
+from extract.thrift import thrift_daemon, write_properties
+from tests.conftest import cli_env, empty_metastore_url, make_settings, process_env
 
 MIB = 1024**2
 
@@ -87,6 +93,28 @@ def test_a_task_sharing_its_parents_memory_counts_once():
     assert alone >= 256 * MIB
     assert task_alone >= 256 * MIB  # the task alone does see the whole process
     assert both < alone + 16 * MIB
+
+
+def test_a_stage_counts_the_homes_thrift_server(tmp_path):
+    # A stand-in server holding 256 MiB, started and recorded as `thrift start`
+    # does; the stage itself (`retailnova --help`) holds far less.
+    settings = make_settings(tmp_path)
+    daemon = thrift_daemon(settings)
+    write_properties(daemon.properties_file, {"spark.x": "1"})
+    ready = tmp_path / "ready"
+    holder = f"held = bytearray(256 * 2**20); open({str(ready)!r}, 'w'); time.sleep(60)"
+    command = [sys.executable, "-c", "import time; " + holder, str(daemon.properties_file)]
+    daemon.start(command, dict(os.environ), ready.exists, timeout=30)
+    try:
+        stage = run_stage(
+            "help", ["--help"], process_env(tmp_path), print, lambda: _server_pids(settings)
+        )
+    finally:
+        daemon.stop(timeout=10)
+
+    assert stage.exit_code == 0
+    assert stage.peak_rss_bytes >= 256 * MIB
+    assert _server_pids(settings) == []
 
 
 def _table_rows(engine: sa.Engine) -> int:
@@ -182,3 +210,21 @@ def test_the_bench_wants_a_fresh_home(tmp_path):
 
     assert result.exit_code == 1
     assert "needs a fresh home" in result.output
+
+
+def test_the_thrift_bench_needs_a_shared_metastore(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--scale", "0.01", "--target", "thrift", "--home", str(tmp_path / "h")],
+        env=cli_env(tmp_path),
+    )
+
+    assert result.exit_code == 1
+    assert "needs RETAILNOVA_METASTORE_URL" in result.output
+
+
+@pytest.mark.postgres
+def test_an_empty_metastore_database_is_fit_for_the_thrift_bench(tmp_path):
+    url = empty_metastore_url()
+
+    check_empty_metastore(make_settings(tmp_path, RETAILNOVA_METASTORE_URL=url))

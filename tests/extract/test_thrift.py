@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from extract.bench import BenchError, bench
 from extract.jars import fetch
 from extract.thrift import (
     Daemon,
@@ -40,8 +40,8 @@ from extract.thrift import (
 )
 from tests.conftest import (
     assert_every_unit_test_passed,
+    empty_metastore_url,
     make_settings,
-    postgres_url,
     process_env,
 )
 
@@ -235,22 +235,7 @@ def source_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def metastore_url() -> str:
-    """The PostgreSQL database of .ci/postgres.sh for a Hive metastore, emptied."""
-    url = postgres_url().set(database="retailnova_metastore")
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    except Exception as exc:
-        reason = f"no metastore database retailnova_metastore ({type(exc).__name__}); "
-        reason += "restart PostgreSQL with .ci/postgres.sh, which creates it"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return url.render_as_string(hide_password=False)
+    return empty_metastore_url()
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +419,25 @@ def test_the_server_serves_the_shared_catalog(thrift_run, thrift_home):
         assert cursor.fetchall()[0][0] == len(PEPPER)
     finally:
         connection.close()
+
+
+@pytest.mark.postgres
+def test_the_thrift_bench_refuses_a_metastore_that_catalogs_a_lake(
+    thrift_run, thrift_home, monkeypatch, tmp_path
+):
+    # This metastore now records where this home's layers live: a bench's
+    # fresh home sharing it would send its run into this lake.
+    for name, value in thrift_home.env.items():
+        if name.startswith("RETAILNOVA_"):
+            monkeypatch.setenv(name, value)
+    home = tmp_path / "bench" / "home"
+
+    with pytest.raises(BenchError, match="already catalogs") as refused:
+        bench(make_settings(home), scale=0.01, days=1, target="thrift", home=home)
+
+    assert "bronze (" in str(refused.value)
+    assert str(thrift_home.path / "lake" / "bronze") in str(refused.value)
+    assert not home.exists() or not any(home.iterdir())  # refused before any stage
 
 
 @pytest.mark.postgres
