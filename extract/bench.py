@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -45,8 +46,10 @@ class Stage:
     peak_rss_bytes: int  # the stage's whole process tree, sampled
     rows_extracted: int = 0
     extract_seconds: float = 0.0
-    dbt_seconds: float = 0.0  # dbt's own elapsed time for the build
+    dbt_seconds: float = 0.0  # dbt's wall time in the run: start-up, parsing and the build
+    build_seconds: float = 0.0  # the build alone (run_results' elapsed_time): no parsing
     model_seconds: float = 0.0  # sum of node execution times (overlapping when threads > 1)
+    busy_seconds: float = 0.0  # wall time with at least one node running
     models: dict[str, float] = field(default_factory=dict)  # node -> seconds
 
     @property
@@ -55,8 +58,10 @@ class Stage:
 
     @property
     def dbt_overhead_seconds(self) -> float:
-        """dbt's wall time not spent inside a node: parsing, catalog queries, start-up."""
-        return max(self.dbt_seconds - self.model_seconds, 0.0)
+        """dbt's wall time with no node running: start-up, parsing, catalog
+        queries, scheduling. Not wall time minus the nodes' summed times, which
+        with several threads exceeds the wall time and hid all overhead."""
+        return max(self.dbt_seconds - self.busy_seconds, 0.0)
 
 
 @dataclass
@@ -193,6 +198,12 @@ def _server_pids(settings: Settings) -> list[int]:
     return [] if pid is None else [pid]
 
 
+# extract/transform.py's line after dbtRunner.invoke returns: dbt's whole wall
+# time in the run, parsing included (run_results.json's elapsed_time is the
+# build alone, and the vars a day passes rule out partial parsing).
+DBT_BUILD_LINE = re.compile(r"dbt build: \d+ nodes in ([\d.]+)s$")
+
+
 def run_stage(
     name: str,
     args: list[str],
@@ -210,12 +221,17 @@ def run_stage(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    dbt_seconds = 0.0
     with PeakMemory(process.pid, servers) as memory:
         assert process.stdout is not None
         for line in process.stdout:
             progress(f"   {line.rstrip()}")
+            if timed := DBT_BUILD_LINE.match(line.strip()):
+                dbt_seconds += float(timed[1])
         exit_code = process.wait()
-    return Stage(name, command, exit_code, time.monotonic() - started, memory.peak)
+    stage = Stage(name, command, exit_code, time.monotonic() - started, memory.peak)
+    stage.dbt_seconds = dbt_seconds
+    return stage
 
 
 def _add_extraction(stage: Stage, metadata_url: str) -> None:
@@ -254,10 +270,35 @@ def _add_dbt(stage: Stage, home: Path) -> None:
     if not results.is_file():
         return
     data = json.loads(results.read_text())
-    stage.dbt_seconds = float(data.get("elapsed_time") or 0.0)
+    stage.build_seconds = float(data.get("elapsed_time") or 0.0)
+    if not stage.dbt_seconds:  # the stage printed no build line
+        stage.dbt_seconds = stage.build_seconds
+    spans = []
     for result in data["results"]:
         stage.models[result["unique_id"]] = float(result.get("execution_time") or 0.0)
+        timing = [t for t in result.get("timing", []) if t.get("started_at")]
+        if timing:
+            spans.append(
+                (
+                    min(datetime.fromisoformat(t["started_at"]) for t in timing),
+                    max(datetime.fromisoformat(t["completed_at"]) for t in timing),
+                )
+            )
     stage.model_seconds = sum(stage.models.values())
+    stage.busy_seconds = _covered_seconds(spans) if spans else stage.model_seconds
+
+
+def _covered_seconds(spans: list[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by at least one of the (start, end) spans."""
+    covered, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            covered += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            covered += (end - reach).total_seconds()
+            reach = end
+    return covered
 
 
 def check_empty_metastore(settings: Settings) -> None:

@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from extract.bench import (
+    DBT_BUILD_LINE,
     BenchResult,
     PeakMemory,
     Stage,
@@ -147,31 +149,91 @@ def test_the_source_export_is_copy_on_postgresql(pg_url):
     assert export["rows"] == _table_rows(engine)
 
 
-def test_dbt_overhead_is_wall_time_outside_the_nodes(tmp_path):
-    target = tmp_path / "dbt" / "target"
+def _node(uid: str, start: float, end: float) -> dict:
+    def at(second: float) -> str:
+        return (datetime(2026, 12, 6, 10, 0, tzinfo=UTC) + timedelta(seconds=second)).isoformat()
+
+    return {
+        "unique_id": uid,
+        "execution_time": end - start,
+        "timing": [
+            {"name": "compile", "started_at": at(start), "completed_at": at(start + 0.5)},
+            {"name": "execute", "started_at": at(start + 0.5), "completed_at": at(end)},
+        ],
+    }
+
+
+def _run_results(home, elapsed: float, results: list[dict]) -> None:
+    target = home / "dbt" / "target"
     target.mkdir(parents=True)
     (target / "run_results.json").write_text(
-        json.dumps(
-            {
-                "elapsed_time": 100.0,
-                "results": [
-                    {"unique_id": "model.retailnova.fact_sales", "execution_time": 30.0},
-                    {"unique_id": "test.retailnova.t1", "execution_time": 50.0},
-                ],
-            }
-        )
+        json.dumps({"elapsed_time": elapsed, "results": results})
+    )
+
+
+def test_dbt_overhead_is_wall_time_with_no_node_running(tmp_path):
+    # Two threads: the first two nodes overlap for 20 s, so their times sum
+    # to more than the 60 s in which some node ran.
+    _run_results(
+        tmp_path,
+        90.0,
+        [
+            _node("model.retailnova.fact_sales", 0, 30),
+            _node("test.retailnova.t1", 10, 60),
+            _node("test.retailnova.t2", 70, 80),
+        ],
     )
     stage = Stage("full run", "retailnova run", 0, 120.0, 3 * 1024**3)
+    stage.dbt_seconds = 100.0  # the run's own timing of dbt, parsing included
 
     _add_dbt(stage, tmp_path)
 
-    assert stage.model_seconds == 80.0
-    assert stage.dbt_overhead_seconds == pytest.approx(20.0)
+    assert stage.model_seconds == pytest.approx(90.0)
+    assert stage.busy_seconds == pytest.approx(70.0)
+    assert stage.build_seconds == 90.0
+    assert stage.dbt_overhead_seconds == pytest.approx(30.0)
+
+
+def test_without_the_runs_timing_dbt_is_timed_by_its_build(tmp_path):
+    _run_results(tmp_path, 50.0, [_node("model.retailnova.fact_sales", 0, 40)])
+    stage = Stage("full run", "retailnova run", 0, 60.0, 1024**3)
+
+    _add_dbt(stage, tmp_path)
+
+    assert stage.dbt_seconds == 50.0
+    assert stage.dbt_overhead_seconds == pytest.approx(10.0)
+
+
+def test_the_runs_dbt_line_is_read_and_its_announcement_is_not():
+    assert DBT_BUILD_LINE.match("dbt build: 172 nodes in 152.9s")[1] == "152.9"
+    assert not DBT_BUILD_LINE.match("dbt build: seeds, snapshots, models and tests")
 
 
 def test_ratios_and_the_printed_table():
-    full = Stage("full run", "retailnova run", 0, 200.0, 3 * 1024**3, 1000, 10.0, 150.0, 120.0)
-    day = Stage("day 1", "retailnova run", 0, 50.0, 2 * 1024**3, 10, 1.0, 40.0, 30.0)
+    full = Stage(
+        "full run",
+        "retailnova run",
+        0,
+        200.0,
+        3 * 1024**3,
+        1000,
+        10.0,
+        150.0,
+        model_seconds=120.0,
+        busy_seconds=120.0,
+    )
+    day = Stage(
+        "day 1",
+        "retailnova run",
+        0,
+        50.0,
+        2 * 1024**3,
+        10,
+        1.0,
+        40.0,
+        model_seconds=30.0,
+        busy_seconds=30.0,
+    )
     result = BenchResult(1, 1, "local", "/h", {"cpus": 2, "memory_gib": 24}, "now")
     result.stages = [full, day]
     result.tuning = {"dbt_threads": 4, "spark_conf": {}}
