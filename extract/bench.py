@@ -192,8 +192,7 @@ class PeakMemory:
 
 def _server_pids(settings: Settings) -> list[int]:
     """The home's Thrift server, while it runs: the stages talk to it, so its
-    memory is theirs. (Its pid file is JSON; reading its first word as a pid
-    counted no server at all.)"""
+    memory is theirs."""
     pid = thrift_daemon(settings).pid()
     return [] if pid is None else [pid]
 
@@ -229,9 +228,9 @@ def run_stage(
             if timed := DBT_BUILD_LINE.match(line.strip()):
                 dbt_seconds += float(timed[1])
         exit_code = process.wait()
-    stage = Stage(name, command, exit_code, time.monotonic() - started, memory.peak)
-    stage.dbt_seconds = dbt_seconds
-    return stage
+    return Stage(
+        name, command, exit_code, time.monotonic() - started, memory.peak, dbt_seconds=dbt_seconds
+    )
 
 
 def _add_extraction(stage: Stage, metadata_url: str) -> None:
