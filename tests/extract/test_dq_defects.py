@@ -62,6 +62,8 @@ class Run:
     run_id: str
     dq_report: list[dict]  # `retailnova dq report --json` right after the run
     gold_tables: set[str]  # the Delta tables in lake/gold right after the run
+    # Rows of each stored test failure (schema dq_failures) right after the run
+    stored_failures: dict[str, int]
 
     @property
     def output(self) -> str:
@@ -178,7 +180,7 @@ def repair(engine: sa.Engine, defects: dict[str, Any]) -> None:
         update_versions(conn, schema.sales_orders, defects["orders_freshness"], stamp)
 
 
-def _run(env: dict[str, str | None], settings: Settings) -> Run:
+def _run(env: dict[str, str | None], settings: Settings, spark) -> Run:
     result = CliRunner().invoke(main, ["run"], env=env)
     print(result.output)  # shown by pytest when a test fails
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -187,13 +189,22 @@ def _run(env: dict[str, str | None], settings: Settings) -> Run:
     assert run_id, "the run did not start"
     report = CliRunner().invoke(main, ["dq", "report", "--json"], env=env)
     gold = {p.parent.name for p in (settings.lake / "gold").glob("*/_delta_log")}
-    return Run(result, run_id.group(1), json.loads(report.output), gold)
+    # In the tests' one Spark session dbt creates the schema in the session's
+    # warehouse, not this home's lake: read it through the catalog.
+    stored = {
+        t.name: spark.table(f"dq_failures.{t.name}").count()
+        for t in spark.catalog.listTables("dq_failures")
+        if not t.isTemporary  # dbt's temporary views show in every schema
+    }
+    return Run(result, run_id.group(1), json.loads(report.output), gold, stored)
 
 
 @pytest.fixture(scope="module")
 def defects_pipeline(request, tmp_path_factory) -> DefectsPipeline:
     spark = request.getfixturevalue("spark")
-    for layer in LAYERS:  # what the `catalog` fixture does, for the module
+    # What the `catalog` fixture does, for the module, and the failures other
+    # modules' tests stored.
+    for layer in (*LAYERS, "dq_failures"):
         spark.sql(f"DROP DATABASE IF EXISTS {layer} CASCADE")
     home = tmp_path_factory.mktemp("defects") / "home"
     settings = make_settings(home, RETAILNOVA_PII_PEPPER=PEPPER)
@@ -205,9 +216,9 @@ def defects_pipeline(request, tmp_path_factory) -> DefectsPipeline:
         add_long_id_line(engine)
         defects = inject_defects(engine)
         env = cli_env(home, RETAILNOVA_PII_PEPPER=PEPPER)
-        defective = _run(env, settings)
+        defective = _run(env, settings, spark)
         repair(engine, defects)
-        repaired = _run(env, settings)
+        repaired = _run(env, settings, spark)
     finally:
         engine.dispose()
     return DefectsPipeline(settings, env, defective, repaired, defects)
@@ -262,6 +273,17 @@ def test_the_defects_trip_their_rules_in_the_log(defects_pipeline):
         customers = conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one()
     source.dispose()
     assert log["customers_email_completeness"]["checked_rows"] == customers
+
+
+def test_only_the_rules_that_found_rows_store_them(defects_pipeline):
+    log = logged(defects_pipeline, defects_pipeline.defective.run_id)
+    found = {name: row["failing_rows"] for name, row in log.items() if row["failing_rows"]}
+
+    assert set(found) == set(TRIPPED)
+    # The stored rows are what the test counted (no limit is configured).
+    assert defects_pipeline.defective.stored_failures == found
+    # Repaired, every rule passes and drops what its failure stored.
+    assert defects_pipeline.repaired.stored_failures == {}
 
 
 def test_dq_report_json_shows_the_same_results(defects_pipeline):
