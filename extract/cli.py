@@ -278,7 +278,7 @@ def docs_serve(settings: Settings, port: int) -> None:
     target = settings.home / "dbt" / "target"
     if not (target / "catalog.json").exists():
         raise click.ClickException("no docs site yet: run `retailnova docs generate` first")
-    args = dbt_args(settings, ["docs", "serve"], run_id="docs")
+    args = dbt_args(settings, ["docs", "serve"])
     dbtRunner().invoke([*args, "--host", "127.0.0.1", "--port", str(port), "--no-browser"])
 
 

@@ -1,7 +1,8 @@
 {#- The scope of a whole-history check (a data test tagged landed_scope): the
     rows landed after the Bronze landing up to which this test last passed,
     with the same project code, in a pipeline run. The pipeline passes those
-    landings as var check_scopes, one per test (extract/checks.py); a test it
+    landings as check_scopes (macro run_var), one per test (extract/checks.py),
+    or by hand `--vars '{"check_scopes": {...}}'`; a test it
     names none for (a first run, a full refresh, changed code, the periodic
     full check, or `dbt test` by hand) checks everything:
         where {{ landed_after('extracted_at') }}
@@ -18,6 +19,6 @@
 
 {#- This test's scope in epoch microseconds, or none for the whole history. -#}
 {% macro check_scope() -%}
-    {%- set since = var('check_scopes', {}).get(model.name) -%}
+    {%- set since = run_var('check_scopes', {}).get(model.name) -%}
     {{ return(none if since is none else since | int) }}
 {%- endmacro %}

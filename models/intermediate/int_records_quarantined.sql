@@ -219,7 +219,7 @@ final as (
         entity,
         record_key,
         reason,
-        '{{ var("run_id") }}' as run_id,
+        '{{ run_var("run_id") }}' as run_id,
         last_modified,
         current_timestamp() as quarantined_at
     from rejected

@@ -276,6 +276,16 @@ def test_every_whole_history_check_is_scoped_once_it_has_passed(runs):
         assert re.search(rf"{column} > timestamp_micros\({bound}\)", runs["compiled"][name])
 
 
+def test_the_runs_parse_the_project_once_whatever_their_scopes(runs):
+    # Scopes and run ids reach dbt outside its vars (macro run_var), so the
+    # scoped runs reuse the first run's parse; a ref only the scoped form of a
+    # check makes needs its depends_on hint for that.
+    logs = sorted(runs["settings"].logs.glob("dbt.log*"))
+    text = "".join(path.read_text() for path in logs)
+    assert text.count("Unable to do partial parsing") == 1
+    assert "saved manifest not found" in text
+
+
 def test_a_test_of_written_facts_is_scoped_past_the_facts_its_run_wrote(runs):
     # The full run wrote every fact after it read Bronze: scoped on that
     # landing, the next run's tests of written facts would read them all again.

@@ -7,6 +7,10 @@
 -- landed in Bronze since this test last passed are reconciled, all their lines
 -- (and the orders any version of a landed line belonged to).
 {{ config(tags=['landed_scope']) }}
+-- The scoped form's refs, for a parse made while the check had no scope
+-- (dbt parses once, then only what changed: macro run_var).
+-- depends_on: {{ ref('stg_retailnova__order_lines') }}
+-- depends_on: {{ ref('stg_retailnova__orders') }}
 {%- set scoped = check_scope() is not none %}
 
 with
