@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from extract.erase import mask_erased
 from extract.jdbc import JdbcSource, describe, jdbc_source, redact
-from extract.metadata import MetadataStore
+from extract.metadata import MetadataStore, utcnow
 from extract.retry import retrying
 from extract.settings import Settings
 from extract.source import schema
@@ -288,10 +288,7 @@ class Extractor:
             self.store.set_watermark(table, newest, run_id)
             result.watermark_after = newest
         if lower is not None:
-            result.missed_rows = self._missed(table, key, lower)
-            if result.missed_rows:
-                warning = missed_warning(result)
-                self.store.record_error(run_id, f"bronze:{table}", "Warning", warning)
+            self._check_missed(run_id, table, key, lower, result)
 
     def _predicate(self, lower: datetime | None) -> str:
         if lower is None:
@@ -345,28 +342,68 @@ class Extractor:
                 frame = frame.withColumn(c.name, F.col(c.name).cast(c.spark_type))
         return frame
 
-    def _missed(self, table: str, key: str, lower: datetime) -> int:
-        """Source keys whose current version is older than the lag window, minus
-        Bronze's keys whose newest version is: more in the source means rows
-        were committed with a last_modified no pull will ever read again.
-        Two counts, no row transfer. A lower bound: a late new version of a key
-        Bronze already holds, or a key deleted in the source, goes unseen."""
+    def _check_missed(
+        self, run_id: str, table: str, key: str, lower: datetime, result: TableResult
+    ) -> None:
+        """Rows committed too late for this pull's window, counted among the
+        source times this table's earlier checks did not cover: from the last
+        check's lower bound, or all of history on the first check and every
+        RETAILNOVA_FULL_CHECK_DAYS days. A daily check so reads the day's
+        Bronze files, not all of them; a row missed older than that band is
+        counted by the next full check, and the ledger's every run (source
+        rows against Silver and quarantine) sees it as a difference."""
+        last = self.store.missed_check(table)
+        now = utcnow()
+        full = last is None or now - last["full_checked_at"] >= timedelta(
+            days=self.settings.full_check_days
+        )
+        since = None if full else last["checked_below"]
+        if since is not None and since >= lower:
+            return  # no source time left the window since the last check
+        result.missed_rows = self._missed(table, key, lower, since)
+        if result.missed_rows:
+            warning = missed_warning(result)
+            self.store.record_error(run_id, f"bronze:{table}", "Warning", warning)
+        # Only once the warning is stored: a retry checks the same band again.
+        self.store.set_missed_check(
+            table,
+            checked_below=lower,
+            full_checked_at=now if full else last["full_checked_at"],
+            run_id=run_id,
+        )
+
+    def _missed(self, table: str, key: str, lower: datetime, since: datetime | None) -> int:
+        """Source keys whose current version is older than the lag window (and
+        not older than `since`), minus Bronze's keys whose newest version is:
+        more in the source means rows were committed with a last_modified no
+        pull will ever read again. Two counts, no row transfer. A lower bound:
+        a late new version of a key Bronze already holds, or a key deleted in
+        the source, goes unseen."""
         quoted_key = self.source.quote(key)
         cursor = self.source.quote(schema.CURSOR_COLUMN)
+        band = f"{cursor} < {self.source.timestamp_literal(lower)}"
+        if since is not None:
+            band += f" AND {cursor} >= {self.source.timestamp_literal(since)}"
         with self.engine.connect() as conn:
             in_source = conn.execute(
                 text(
                     f"SELECT count(DISTINCT {quoted_key}) FROM {self.source.table_ref(table)} "
-                    f"WHERE {cursor} < {self.source.timestamp_literal(lower)} "
-                    f"AND {quoted_key} IS NOT NULL"
+                    f"WHERE {band} AND {quoted_key} IS NOT NULL"
                 )
             ).scalar_one()
         if not self._bronze_exists(table):
             return int(in_source)
+        bronze = self.spark.read.format("delta").load(self.bronze_path(table))
+        if since is not None:
+            # Bronze is partitioned by the month of last_modified: the band's
+            # months are the only ones read.
+            year, month = F.col(PARTITION_COLUMNS[0]), F.col(PARTITION_COLUMNS[1])
+            bronze = bronze.where(
+                ((year > since.year) | ((year == since.year) & (month >= since.month)))
+                & (F.col(schema.CURSOR_COLUMN) >= ts_literal(since))
+            )
         newest = (
-            self.spark.read.format("delta")
-            .load(self.bronze_path(table))
-            .where(F.col(key).isNotNull())
+            bronze.where(F.col(key).isNotNull())
             .groupBy(key)
             .agg(F.max(schema.CURSOR_COLUMN).alias("newest"))
         )

@@ -162,6 +162,19 @@ check_scopes = Table(
     Column("recorded_at", DateTime, nullable=False),
 )
 
+# The extractor's count of rows committed too late for the lag window
+# (Extractor._missed): per table, the source time below which it has compared
+# the source's keys with Bronze's, and when it last compared all of history.
+missed_checks = Table(
+    "missed_checks",
+    metadata,
+    Column("table_name", String(128), primary_key=True),
+    Column("checked_below", DateTime, nullable=False),
+    Column("full_checked_at", DateTime, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
 
 # GDPR erasures (extract/erase.py): the audit trail, and the list of erased
 # customers the extractor masks on their way into Bronze, so a source that
@@ -359,6 +372,16 @@ class MetadataStore:
 
     def set_check_scope(self, check_name: str, **values: object) -> None:
         self._upsert(check_scopes.c.check_name, check_name, {**values, "recorded_at": utcnow()})
+
+    def missed_check(self, table_name: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(missed_checks).where(missed_checks.c.table_name == table_name)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def set_missed_check(self, table_name: str, **values: object) -> None:
+        self._upsert(missed_checks.c.table_name, table_name, {**values, "recorded_at": utcnow()})
 
     def executions(self, run_id: str) -> list[dict]:
         with self.engine.connect() as conn:

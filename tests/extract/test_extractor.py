@@ -201,19 +201,21 @@ def _late_order(order_id: int, stamp: datetime) -> dict:
     }
 
 
+def _insert_orders(source, *orders: dict) -> None:
+    with source.begin() as conn:
+        conn.execute(schema.sales_orders.insert(), list(orders))
+
+
 def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog, settings, source):
     extract(settings)
     store = MetadataStore(settings.metadata_url)
     watermark = store.get_watermark("sales_orders")
     lag = timedelta(seconds=settings.extract_lag_seconds)
-    with source.begin() as conn:
-        conn.execute(
-            schema.sales_orders.insert(),
-            [
-                _late_order(10_000_001, watermark - lag - timedelta(minutes=1)),  # too late
-                _late_order(10_000_002, watermark - lag + timedelta(minutes=1)),  # in the window
-            ],
-        )
+    _insert_orders(
+        source,
+        _late_order(10_000_001, watermark - lag - timedelta(minutes=1)),  # too late
+        _late_order(10_000_002, watermark - lag + timedelta(minutes=1)),  # in the window
+    )
 
     results = by_table(extract(settings, ["sales_orders"]))
 
@@ -244,6 +246,40 @@ def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog
     again = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
     assert (again.rows_written, again.missed_rows) == (1, 0)
     assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_a_daily_check_for_late_rows_reads_only_what_left_the_window_since_the_last(
+    catalog, settings, source
+):
+    """Between full checks a pull counts late rows only among the source times
+    that left the lag window since the previous check: one older than that is
+    left to the next full check, which counts every late row again."""
+    extract(settings)
+    store = MetadataStore(settings.metadata_url)
+    first = store.get_watermark("sales_orders")
+    lag = timedelta(seconds=settings.extract_lag_seconds)
+    _insert_orders(source, _late_order(10_000_011, first + timedelta(hours=1)))
+    extract(settings, ["sales_orders"])  # the first check: all of history
+    checked = store.missed_check("sales_orders")
+    assert checked["checked_below"] == first - lag
+    _insert_orders(
+        source,
+        _late_order(10_000_012, first - lag - timedelta(minutes=1)),  # before the band
+        _late_order(10_000_013, first + timedelta(minutes=30)),  # in it
+    )
+
+    daily = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
+    # The pull ran from the second watermark minus the lag: both are too old.
+    assert (daily.rows_written, daily.missed_rows) == (0, 1)
+    assert store.missed_check("sales_orders")["checked_below"] == first + timedelta(hours=1) - lag
+    assert store.missed_check("sales_orders")["full_checked_at"] == checked["full_checked_at"]
+    # Nothing left the window since: no check, no count.
+    quiet = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
+    assert quiet.missed_rows == 0
+
+    full = by_table(extract(replace(settings, full_check_days=0), ["sales_orders"]))
+    assert full["sales_orders"].missed_rows == 2
+    assert store.missed_check("sales_orders")["full_checked_at"] > checked["full_checked_at"]
 
 
 def test_a_source_clock_minutes_behind_the_extractor_loses_nothing(catalog, tmp_path):
