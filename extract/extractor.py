@@ -349,9 +349,9 @@ class Extractor:
         source times this table's earlier checks did not cover: from the last
         check's lower bound, or all of history on the first check and every
         RETAILNOVA_FULL_CHECK_DAYS days. A daily check so reads the day's
-        Bronze files, not all of them; a row missed older than that band is
-        counted by the next full check, and the ledger's every run (source
-        rows against Silver and quarantine) sees it as a difference."""
+        Bronze files, not all of them. A row missed older than that band is
+        counted by the next full check; the ledger shows it every run, as a
+        source row in neither Silver nor quarantine."""
         last = self.store.missed_check(table)
         now = utcnow()
         full = last is None or now - last["full_checked_at"] >= timedelta(
