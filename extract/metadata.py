@@ -163,7 +163,7 @@ check_scopes = Table(
 )
 
 # The extractor's count of rows committed too late for the lag window
-# (Extractor._missed): per table, the source time below which it has compared
+# (Extractor._check_missed): per table, the source time below which it has compared
 # the source's keys with Bronze's, and when it last compared all of history.
 missed_checks = Table(
     "missed_checks",
