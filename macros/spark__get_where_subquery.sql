@@ -16,6 +16,12 @@
     {%- if landed_column and 'landed_scope' in model.tags -%}
         {%- set test = model.get('test_metadata') or {} -%}
         {%- set key = test.kwargs.column_name if test.get('name') == 'unique' else none -%}
+        {%- if test.get('name') == 'expect_column_checks_to_pass' and test.kwargs.get('unique') -%}
+            {{ exceptions.raise_compiler_error(
+                model.name ~ ": a scoped expect_column_checks_to_pass reads only the rows written"
+                ~ " since it passed, too few for its unique checks; give them dbt's unique test"
+            ) }}
+        {%- endif -%}
         {%- set landed = landed_rows(relation, landed_column, key) -%}
         {%- if landed is not none -%}
             {%- do conditions.append(landed) -%}

@@ -36,6 +36,7 @@ SCOPED = {
     "relationships_fact_sales_store_key__store_key__ref_dim_store_": "loaded_at",
     "relationships_fact_sales_date_key__date_key__ref_dim_date_": "loaded_at",
     "unique_fact_sales_order_line_id": "loaded_at",
+    "column_checks_fact_sales": "loaded_at",
     # The rules table's row-by-row rules on fact_sales (extract/dq.py).
     "fact_sales_line_unique": "loaded_at",
     "fact_sales_net_amount_not_null": "loaded_at",

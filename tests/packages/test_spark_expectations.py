@@ -18,6 +18,7 @@ TESTS = (
     "expect_row_values_to_have_recent_data",
     "expect_table_row_count_to_be_between",
     "expect_column_proportion_of_non_null_values_to_be_between",
+    "expect_column_checks_to_pass",
 )
 
 
@@ -68,3 +69,10 @@ def test_tests_fail_on_bad_data(outcomes):
     assert failing
     wrong = {uid: v for uid, v in failing.items() if v[0] != "fail" or v[1] < 1}
     assert not wrong
+
+
+def test_column_checks_count_failing_rows_across_checks(outcomes):
+    # readings_bad: two null readings, reading_id 1 twice, sensors c and d
+    # outside [a, b]; one query, the failures summed over its groups.
+    counted = [failures for tags, _, failures, _ in outcomes.values() if "six_failing_rows" in tags]
+    assert counted == [6]
