@@ -11,8 +11,9 @@ Rotation (`retailnova pii rotate`, new pepper in RETAILNOVA_PII_PEPPER_NEW):
 hashes are one-way, so every hash is recomputed from the raw values, which
 live only in Bronze:
 
-1. `stg_retailnova__customers` is rebuilt with the new pepper: one row per
-   Bronze version, keyed by (customer_id, last_modified).
+1. `stg_retailnova__customers` is rebuilt (`--full-refresh`: it is
+   incremental) with the new pepper: one row per Bronze version, keyed by
+   (customer_id, last_modified).
 2. The snapshot's history is rehashed in place from it, version by version,
    on that key; a snapshot row whose version Bronze lacks loses its hashes
    rather than keep one under the old pepper (counted, normally 0).
@@ -150,12 +151,13 @@ def rotate(settings: Settings, progress: Progress = lambda msg: None) -> Rotatio
     return result
 
 
-def _dbt_run(settings: Settings, select: str, run_id: str) -> None:
+def _dbt_run(settings: Settings, select: str, run_id: str, *flags: str) -> None:
     from extract import transform
 
-    if not transform.passthrough(settings, ["run", "--select", select], run_id=run_id):
+    args = ["run", "--select", select, *flags]
+    if not transform.passthrough(settings, args, run_id=run_id):
         raise transform.TransformError(
-            f"pii rotate: `dbt run --select {select}` failed; see {settings.logs / 'dbt.log'} "
+            f"pii rotate: `dbt {' '.join(args)}` failed; see {settings.logs / 'dbt.log'} "
             "and run the rotation again"
         )
 
@@ -169,7 +171,9 @@ def _rotate(spark: SparkSession, settings: Settings, run_id: str, progress) -> R
     snapshot = (silver / "snap_customers").as_uri()
 
     progress("rehashing every bronze version of customers (stg_retailnova__customers)")
-    _dbt_run(settings, "stg_retailnova__customers", run_id)
+    # Incremental, it would append only what landed since: every version
+    # must be hashed again with the new pepper.
+    _dbt_run(settings, "stg_retailnova__customers", run_id, "--full-refresh")
 
     if (silver / "snap_customers" / "_delta_log").is_dir():
         versions = spark.sql(

@@ -28,6 +28,8 @@ SCALE = 0.01
 SEED = 777
 PEPPER = "3c5e7a9b1d2f4e6a8c0b2d4f6e8a1c3e5b7d9f0a2c4e6b8d1f3a5c7e9b0d2f4a"
 INCREMENTAL = ("int_order_lines_cleaned", "int_orders_cleaned", "int_orders_enriched")
+# Appends the customer versions landed since (one row per Bronze version).
+STAGING = "stg_retailnova__customers"
 # Rebuilt on every run; compared without the columns that say when.
 QUARANTINE = "int_records_quarantined"
 WHEN_COLUMNS = ("run_id", "quarantined_at")
@@ -93,6 +95,7 @@ def builds(request, tmp_path_factory):
     # Each change below removes a fact the first build loaded.
     assert {counted, moved} <= facts_before.keys()
     assert delivered in facts_before.values()
+    versions_before = spark.table("bronze.customers").count()
     simulate(engine, days=1)
     stamp = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
@@ -111,6 +114,9 @@ def builds(request, tmp_path_factory):
     compiled = settings.home / "dbt" / "target" / "compiled" / "retailnova" / "models"
     watermarks = {t: (compiled / "intermediate" / f"{t}.sql").read_text() for t in INCREMENTAL}
     merged = {t: last_operation(spark, t) for t in INCREMENTAL}
+    staged = last_operation(spark, STAGING)
+    versions = spark.table("bronze.customers").count()
+    staged_rows = spark.table(f"silver.{STAGING}").count()
     facts_merge = last_operation(spark, "fact_sales", "gold")
     facts_versions = spark.sql("DESCRIBE HISTORY gold.fact_sales").count()
     facts = {
@@ -118,10 +124,10 @@ def builds(request, tmp_path_factory):
     }
     orders_merge = last_merge(spark, "fact_orders")
     orders_incremental = order_rows(spark)
-    incremental = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
+    incremental = {t: rows(spark, t) for t in (*INCREMENTAL, STAGING, QUARANTINE)}
     summary = run(settings, layer="silver", full_refresh=True)
     assert not summary.failed, summary.failed
-    full = {t: rows(spark, t) for t in (*INCREMENTAL, QUARANTINE)}
+    full = {t: rows(spark, t) for t in (*INCREMENTAL, STAGING, QUARANTINE)}
     # Without a recorded version, fact_orders recomputes every order.
     spark.sql(
         "ALTER TABLE gold.fact_orders UNSET TBLPROPERTIES "
@@ -134,6 +140,9 @@ def builds(request, tmp_path_factory):
     assert not summary.failed, summary.failed
     return {
         "merged": merged,
+        "staged": staged,
+        "staged_rows": staged_rows,
+        "versions": (versions_before, versions),
         "facts_merge": facts_merge,
         "facts_versions": facts_versions,
         "facts": facts,
@@ -153,13 +162,22 @@ def builds(request, tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("table", [*INCREMENTAL, QUARANTINE])
+@pytest.mark.parametrize("table", [*INCREMENTAL, STAGING, QUARANTINE])
 def test_the_incremental_build_equals_a_full_rebuild(builds, table):
     incremental, full = builds["incremental"][table], builds["full"][table]
     assert incremental == full, (
         f"{table}: only incremental {sorted(incremental - full)[:5]}, "
         f"only full {sorted(full - incremental)[:5]}"
     )
+
+
+def test_the_customers_staging_appended_only_the_versions_landed_since(builds):
+    # Hashing is its cost: the day's run hashes the day's versions, not all.
+    before, after = builds["versions"]
+    assert after > before
+    assert builds["staged"]["operation"] == "WRITE"
+    assert int(builds["staged"]["numOutputRows"]) == after - before
+    assert builds["staged_rows"] == after
 
 
 def test_the_incremental_run_merged_only_the_changed_keys(builds):

@@ -1,13 +1,26 @@
 -- A table, not a view: Spark substitutes the pepper into the SQL text before
 -- it stores a view's definition, so a view here would keep the secret in the
--- metastore. A table keeps only the hashes.
-{{ config(materialized='table') }}
+-- metastore. A table keeps only the hashes. Incremental, appending the Bronze
+-- versions landed since its newest: Bronze is append-only and each row maps
+-- on its own, so hashing every version again each run bought nothing. A new
+-- pepper needs every version rehashed: `retailnova pii rotate` rebuilds it
+-- with --full-refresh; an erasure masks its rows in place.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+    )
+}}
 
 with
 
 source as (
 
     select * from {{ source('retailnova', 'customers') }}
+    {%- if is_incremental() %}
+    where _extracted_at > {{ last_landing() }}
+    {%- endif %}
 
 ),
 
