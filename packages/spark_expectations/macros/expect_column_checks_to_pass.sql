@@ -2,7 +2,9 @@
     A model's column checks in one query. On Spark every test is a job with a
     fixed cost (planning, the table's Delta snapshot, scheduling) that dwarfs
     the scan of a small or scoped table, so one query for a model's not-null,
-    accepted-values and unique checks costs about what one of them does.
+    accepted-values and unique checks costs about what one of them does, plus
+    a scan and a group-by per unique column (one pass checks every row's
+    not-null and accepted-values checks).
     One row per failing (check, column, value); fail_calc sums failing_rows,
     so the test's failure count is the number of failing rows, as it would be
     across the separate tests.
