@@ -343,7 +343,7 @@ def test_the_repaired_run_leaves_alone_what_only_the_stores_and_seeds_feed(defec
     )
     assert line, defects_pipeline.repaired.output
     assert line.group(1) == (
-        "6 models, seeds and snapshots, 29 tests (dim_date, dim_store, dq_rules, "
+        "6 models, seeds and snapshots, 9 tests (dim_date, dim_store, dq_rules, "
         "greek_public_holidays, int_stores_cleaned, stg_retailnova__stores, retailnova.stores)"
     )
     assert "gold.dim_store" not in defects_pipeline.repaired.output
