@@ -58,18 +58,3 @@ with checked as (
 
 {{ branches | join("\n\nunion all\n\n") }}
 {% endtest %}
-
-{#- Values as Spark literals: strings quoted, numbers and booleans as they are. -#}
-{% macro spark_expectations_literals(values) -%}
-    {%- set literals = [] -%}
-    {%- for value in values -%}
-        {%- if value is string -%}
-            {%- do literals.append("'" ~ value | replace("\\", "\\\\") | replace("'", "\\'") ~ "'") -%}
-        {%- elif value is sameas true or value is sameas false -%}
-            {%- do literals.append(value | string | lower) -%}
-        {%- else -%}
-            {%- do literals.append(value | string) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ literals | join(", ") }}
-{%- endmacro %}
