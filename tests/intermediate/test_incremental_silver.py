@@ -1,12 +1,13 @@
 """The incremental Silver models on real runs: a small source, a first run,
 changes aimed at every path of the merge (a line that turns quarantined, a
 quarantined line that comes back, an order that changes status, a line that
-moves to a cancelled order, a day of new orders), the incremental run, and
+moves to a cancelled order, a line whose quantity changes, a day of new
+orders), the incremental run, and
 then the same models rebuilt in full from the same Bronze. Both builds must
 hold the same rows, and the incremental one must have merged, not rewritten.
 Gold is built too: fact_sales's merge must delete the facts those changes
-made stale (its reconciliation test, run by the build, checks every fact),
-and fact_orders, fed by fact_sales' change data feed, must recompute only the
+made stale (its reconciliation test, run by the build, checks every fact)
+and update only the facts whose values moved, and fact_orders, fed by fact_sales' change data feed, must recompute only the
 orders those facts belong to and still equal its full rebuild.
 """
 
@@ -52,6 +53,10 @@ def last_merge(spark, table: str) -> dict:
     return history.orderBy("version", ascending=False).first()["operationMetrics"]
 
 
+def fact_rows(spark) -> dict[int, dict]:
+    return {row["order_line_id"]: row.asDict() for row in spark.table("gold.fact_sales").collect()}
+
+
 def order_rows(spark) -> dict[int, dict]:
     return {row["order_id"]: row.asDict() for row in spark.table("gold.fact_orders").collect()}
 
@@ -88,12 +93,19 @@ def builds(request, tmp_path_factory):
         (moved,) = first(
             lines.c.order_line_id, lines.c.order_id == moved_from, lines.c.quantity > 0
         )
-    facts_before = {
-        row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
-    }
+        # A line that changes and stays a revenue line: its fact is updated.
+        (recounted,) = first(
+            lines.c.order_line_id,
+            lines.c.quantity > 0,
+            lines.c.order_line_id != counted,
+            lines.c.order_id.not_in([delivered, moved_from]),
+        )
+    fact_rows_before = fact_rows(spark)
+    facts_before = {key: row["order_id"] for key, row in fact_rows_before.items()}
     orders_before = order_rows(spark)
     # Each change below removes a fact the first build loaded.
     assert {counted, moved} <= facts_before.keys()
+    assert recounted in facts_before
     assert delivered in facts_before.values()
     versions_before = spark.table("bronze.customers").count()
     simulate(engine, days=1)
@@ -106,6 +118,7 @@ def builds(request, tmp_path_factory):
                 counted: {"quantity": 0},
                 quarantined: {"quantity": 3},
                 moved: {"order_id": cancelled},
+                recounted: {"quantity": 5},
             },
             stamp,
         )
@@ -119,9 +132,8 @@ def builds(request, tmp_path_factory):
     staged_rows = spark.table(f"silver.{STAGING}").count()
     facts_merge = last_operation(spark, "fact_sales", "gold")
     facts_versions = spark.sql("DESCRIBE HISTORY gold.fact_sales").count()
-    facts = {
-        row["order_line_id"]: row["order_id"] for row in spark.table("gold.fact_sales").collect()
-    }
+    fact_rows_after = fact_rows(spark)
+    facts = {key: row["order_id"] for key, row in fact_rows_after.items()}
     orders_merge = last_merge(spark, "fact_orders")
     orders_incremental = order_rows(spark)
     incremental = {t: rows(spark, t) for t in (*INCREMENTAL, STAGING, QUARANTINE)}
@@ -146,7 +158,9 @@ def builds(request, tmp_path_factory):
         "facts_merge": facts_merge,
         "facts_versions": facts_versions,
         "facts": facts,
+        "fact_rows": (fact_rows_before, fact_rows_after),
         "moved": moved,
+        "recounted": recounted,
         "compiled": watermarks,
         "incremental": incremental,
         "full": full,
@@ -235,6 +249,25 @@ def test_fact_sales_deletes_the_facts_that_stopped_bearing_revenue(builds):
     assert merge["operation"] == "MERGE"
     assert int(merge["numTargetRowsDeleted"]) >= 2
     assert int(merge["numTargetRowsInserted"]) >= 1
+
+
+def test_fact_sales_leaves_the_facts_its_lookback_reselected_unchanged_as_they_were(builds):
+    before, after = builds["fact_rows"]
+
+    def values(row: dict) -> dict:
+        return {column: value for column, value in row.items() if column != "loaded_at"}
+
+    kept = before.keys() & after.keys()
+    changed = {key for key in kept if values(before[key]) != values(after[key])}
+    rewritten = {key for key in kept if before[key]["loaded_at"] != after[key]["loaded_at"]}
+    assert builds["recounted"] in changed
+    assert rewritten == changed
+    merge = builds["facts_merge"]
+    assert int(merge["numTargetRowsUpdated"]) == len(changed)
+    # Every source row is a fact to insert, update or delete, or a loaded
+    # fact re-selected by the 72-hour lookback whose values did not move.
+    written = sum(int(merge[f"numTargetRows{what}"]) for what in ("Inserted", "Updated", "Deleted"))
+    assert int(merge["numSourceRows"]) > written
 
 
 def test_fact_orders_merged_only_the_orders_whose_facts_changed(builds):
