@@ -2,12 +2,12 @@
 changes aimed at every path of the merge (a line that turns quarantined, a
 quarantined line that comes back, an order that changes status, a line that
 moves to a cancelled order, a line whose quantity changes, a day of new
-orders), the incremental run, and
-then the same models rebuilt in full from the same Bronze. Both builds must
-hold the same rows, and the incremental one must have merged, not rewritten.
-Gold is built too: fact_sales's merge must delete the facts those changes
-made stale (its reconciliation test, run by the build, checks every fact)
-and update only the facts whose values moved, and fact_orders, fed by fact_sales' change data feed, must recompute only the
+orders), the incremental run, and then the same models rebuilt in full from
+the same Bronze. Both builds must hold the same rows, and the incremental one
+must have merged, not rewritten. Gold is built too: fact_sales's merge must
+delete the facts those changes made stale (its reconciliation test, run by
+the build, checks every fact) and update only the facts whose values moved,
+and fact_orders, fed by fact_sales' change data feed, must recompute only the
 orders those facts belong to and still equal its full rebuild.
 """
 
