@@ -6,9 +6,9 @@
     a scan and a group-by per unique column (one pass checks every row's
     not-null and accepted-values checks). That pass keeps only the rows that
     fail a check before building their failures: Delta skips the files
-    whose statistics show no nulls, as it does for a lone not-null test (a
-    table of 12.5 million lines: 5.2 s to build every row's checks, against
-    0.3 to 0.5 s for each not-null test alone).
+    whose statistics show no nulls, as it does for a lone not-null test
+    (12.5 million lines, four not-null columns: 0.35 to 0.58 s, against 5.1
+    to 5.4 s building every row's checks).
     One row per failing (check, column, value); fail_calc sums failing_rows,
     so the test's failure count is the number of failing rows, as it would be
     across the separate tests.
