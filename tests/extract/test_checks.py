@@ -24,7 +24,7 @@ from tests.conftest import make_settings, update_versions
 NOW = datetime(2026, 12, 3, 12, 0)
 CODE = "a" * 64
 # Each scoped check and the column its scope filters on: Silver's landing, or
-# the time a fact was written for fact_sales' row-by-row generic tests.
+# the time a row was written for the row-by-row tests of merged tables.
 SCOPED = {
     "assert_bronze_versions_are_unique": "extracted_at",
     "assert_every_bronze_key_is_cleaned_or_quarantined": "extracted_at",
@@ -35,11 +35,18 @@ SCOPED = {
     "relationships_fact_sales_product_key__product_key__ref_dim_product_": "loaded_at",
     "relationships_fact_sales_store_key__store_key__ref_dim_store_": "loaded_at",
     "relationships_fact_sales_date_key__date_key__ref_dim_date_": "loaded_at",
-    "unique_fact_sales_order_line_id": "loaded_at",
     "column_checks_fact_sales": "loaded_at",
     # The rules table's row-by-row rules on fact_sales (extract/dq.py).
     "fact_sales_line_unique": "loaded_at",
     "fact_sales_net_amount_not_null": "loaded_at",
+    # Silver's merged lines and orders, by the landing a merge wrote them from.
+    "column_checks_int_order_lines_cleaned": "extracted_at",
+    "column_checks_int_orders_cleaned": "extracted_at",
+    "relationships_int_order_lines_cleaned_order_id__order_id__ref_int_orders_enriched_": (
+        "extracted_at"
+    ),
+    "order_lines_product_not_null": "extracted_at",
+    "order_lines_quantity_range": "extracted_at",
     # Not a check: the snapshot compares only the customers landed since.
     "snap_customers": "extracted_at",
 }
@@ -337,11 +344,14 @@ def test_a_scoped_generic_test_reads_the_facts_written_since_it_passed(runs):
     assert statuses[store] == "pass" and fourth[store] != second[store]
 
 
-@pytest.mark.parametrize("name", ["unique_fact_sales_order_line_id", "fact_sales_line_unique"])
-def test_a_scoped_unique_test_reads_every_row_of_a_key_written_since(runs, name):
+# A rule counts the duplicated keys, the grouped checks their rows.
+@pytest.mark.parametrize(
+    ("name", "failures"), [("column_checks_fact_sales", 2), ("fact_sales_line_unique", 1)]
+)
+def test_a_scoped_unique_test_reads_every_row_of_a_key_written_since(runs, name, failures):
     # The old fact was loaded before the scope, its copy after: a scan of
     # the facts written since alone would see the key once.
     node = next(n for n in runs["fourth"].nodes if n.name == name)
-    assert (node.status, node.failures) == ("fail", 1)
+    assert (node.status, node.failures) == ("fail", failures)
     _, second, _, fourth = runs["scopes"]
     assert fourth[name] == second[name]
