@@ -118,7 +118,16 @@ def _record_quality(spark, store: MetadataStore, run_id: str, nodes: list[NodeRe
     relations = {n.name: n.relation for n in nodes if n.relation}
     tests = {n.name for n in nodes if n.resource_type == "test"}
     in_scope = [r for r in rules if r.target_table in relations or r.rule_name in tests]
-    results = dq.evaluate(in_scope, nodes, lambda table: spark.table(relations[table]).count())
+    # A table counted once, a built model's count taken from its node: a
+    # count a rule took 1.4 s of a scale-10 day, against 0.3 s.
+    counts = {n.name: n.rows for n in nodes if n.rows is not None}
+
+    def count_rows(table: str) -> int:
+        if table not in counts:
+            counts[table] = spark.table(relations[table]).count()
+        return counts[table]
+
+    results = dq.evaluate(in_scope, nodes, count_rows)
     store.log_quality(run_id, results)
     return results
 
