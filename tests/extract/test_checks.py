@@ -22,6 +22,14 @@ from extract.transform import PROJECT_DIR, NodeResult
 from tests.conftest import make_settings, update_versions
 
 NOW = datetime(2026, 12, 3, 12, 0)
+# Scoped on the newest extracted_at a Silver table holds after a run.
+SILVER_WRITTEN = {
+    "column_checks_int_order_lines_cleaned",
+    "column_checks_int_orders_cleaned",
+    "relationships_int_order_lines_cleaned_order_id__order_id__ref_int_orders_enriched_",
+    "order_lines_product_not_null",
+    "order_lines_quantity_range",
+}
 CODE = "a" * 64
 # Each scoped check and the column its scope filters on: Silver's landing, or
 # the time a row was written for the row-by-row tests of merged tables.
@@ -276,7 +284,10 @@ def test_every_whole_history_check_is_scoped_once_it_has_passed(runs):
     assert set(first) == set(SCOPED)
     assert set(second) == set(SCOPED)
     for name in SCOPED:
-        assert second[name]["checked_through_micros"] > first[name]["checked_through_micros"]
+        # A Silver table's newest merge moves only on a day that merged rows
+        # into it; a landing moves on every day.
+        moved = second[name]["checked_through_micros"] - first[name]["checked_through_micros"]
+        assert moved >= 0 if name in SILVER_WRITTEN else moved > 0, name
         assert second[name]["full_checked_at"] == first[name]["full_checked_at"]
         bound = first[name]["checked_through_micros"]
         # The previous run's landing, inlined so Delta can skip files by it.
