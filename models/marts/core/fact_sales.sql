@@ -122,56 +122,44 @@ watermarks as (
 
 ),
 
-known_customers as (
-
-    select distinct customer_id from dim_customer
-
-),
-
--- Loaded facts whose keys a rebuild would now resolve differently: on the
--- unknown member while the member has arrived, on a key no longer in its
--- dimension, or on a customer version that no longer covers the order date.
--- (A fact whose member is still missing stays as it is.)
--- Every loaded fact meets every dimension here, so the dimensions are
--- broadcast: scale 100, 12 million facts and a million customer versions,
--- 36.9 s with shuffled joins against 14.1 s.
+-- Loaded facts whose keys a rebuild would now resolve differently: the
+-- customer version valid at the order date, the product and the store, or
+-- the unknown member where there is none (as
+-- assert_fact_sales_keys_resolve_as_of_now checks; null-safe, so a fact
+-- without a key is repaired too). That covers a fact on the unknown member
+-- whose member has arrived, on a key no longer in its dimension, or on a
+-- customer version that no longer covers the order date; a fact whose member
+-- is still missing stays as it is. A key is a function of its member's id
+-- (and, for a customer, of the version), so one join per dimension on its
+-- integer id decides it. Every loaded fact meets every dimension here, so
+-- they are broadcast. Scale 100, 12 million facts and a million customer
+-- versions: 36.9 s with shuffled joins, 8.9 to 9.2 s with six broadcast joins
+-- (three on the string keys, three on the ids), 4.3 to 4.8 s with these three.
 facts_to_repair as (
 
-    {%- set dimensions = [
-        'dim_customer', 'dim_product', 'dim_store',
-        'known_customers', 'arrived_products', 'arrived_stores',
-    ] %}
-    select /*+ broadcast({{ dimensions | join(', ') }}) */ existing_facts.order_line_id
+    select /*+ broadcast(dim_customer, dim_product, dim_store) */ existing_facts.order_line_id
     from existing_facts
     left join dim_customer
-        on existing_facts.customer_key = dim_customer.customer_key
+        on
+            existing_facts.customer_id = dim_customer.customer_id
+            and existing_facts.order_date >= dim_customer.valid_from
+            and existing_facts.order_date < dim_customer.valid_to
     left join dim_product
-        on existing_facts.product_key = dim_product.product_key
+        on existing_facts.product_id = dim_product.product_id
     left join dim_store
-        on existing_facts.store_key = dim_store.store_key
-    left join known_customers
-        on existing_facts.customer_id = known_customers.customer_id
-    left join dim_product as arrived_products
-        on existing_facts.product_id = arrived_products.product_id
-    left join dim_store as arrived_stores
-        on existing_facts.store_id = arrived_stores.store_id
+        on existing_facts.store_id = dim_store.store_id
     where
-        dim_customer.customer_key is null
-        or dim_product.product_key is null
-        or dim_store.store_key is null
-        or existing_facts.order_date < dim_customer.valid_from
-        or existing_facts.order_date >= dim_customer.valid_to
-        or (
-            existing_facts.customer_key = {{ unknown_member_key() }}
-            and known_customers.customer_id is not null
+        not (
+            existing_facts.customer_key
+            <=> coalesce(dim_customer.customer_key, {{ unknown_member_key() }})
         )
-        or (
-            existing_facts.product_key = {{ unknown_member_key() }}
-            and arrived_products.product_id is not null
+        or not (
+            existing_facts.product_key
+            <=> coalesce(dim_product.product_key, {{ unknown_member_key() }})
         )
-        or (
-            existing_facts.store_key = {{ unknown_member_key() }}
-            and arrived_stores.store_id is not null
+        or not (
+            existing_facts.store_key
+            <=> coalesce(dim_store.store_key, {{ unknown_member_key() }})
         )
 
 ),

@@ -28,9 +28,12 @@ dim_store as (
 
 ),
 
+-- Every fact meets every dimension, so they are broadcast (scale 100, 12
+-- million facts and a million customer versions: 8.4 to 9.4 s with the joins
+-- Spark picks, 5.8 to 6.3 s broadcast).
 resolved as (
 
-    select
+    select /*+ broadcast(dim_customer, dim_product, dim_store) */
         fact_sales.order_line_id,
         fact_sales.customer_key,
         fact_sales.product_key,
