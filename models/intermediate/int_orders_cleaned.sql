@@ -36,7 +36,11 @@ versions_ranked as (
     from orders
     where order_id is not null and last_modified is not null
     {% if is_incremental() %}
-        and order_id in (select changed_keys.order_id from changed_keys)
+        -- Broadcast: a day's keys, which Spark would size as the whole table.
+        and order_id in (
+            select /*+ broadcast(changed_keys) */ changed_keys.order_id
+            from changed_keys
+        )
     {% endif %}
 
 ),

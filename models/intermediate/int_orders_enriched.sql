@@ -48,11 +48,17 @@ changed_orders as (
 
 {% endif %}
 
+-- The changed orders are a day's few: broadcast, where Spark, sizing them as
+-- the tables they come from, would shuffle every order and line to join them
+-- (scale 100: 5.9 to 6.5 s for this select, 4.0 to 4.7 s broadcast).
 orders as (
 
     select * from {{ ref('int_orders_cleaned') }}
     {% if is_incremental() %}
-        where order_id in (select changed_orders.order_id from changed_orders)
+        where order_id in (
+            select /*+ broadcast(changed_orders) */ changed_orders.order_id
+            from changed_orders
+        )
     {% endif %}
 
 ),
@@ -61,7 +67,10 @@ order_lines as (
 
     select * from {{ ref('int_order_lines_cleaned') }}
     {% if is_incremental() %}
-        where order_id in (select changed_orders.order_id from changed_orders)
+        where order_id in (
+            select /*+ broadcast(changed_orders) */ changed_orders.order_id
+            from changed_orders
+        )
     {% endif %}
 
 ),

@@ -126,9 +126,10 @@ product_versions_ranked as (
     from products
     where
         last_modified is not null
+        -- Broadcast: few keys, which Spark would size as the whole table.
         and product_id in (
-            select products_with_a_failing_version.product_id
-            from products_with_a_failing_version
+            select /*+ broadcast(failing) */ failing.product_id
+            from products_with_a_failing_version as failing
         )
 
 ),
@@ -166,9 +167,10 @@ order_line_versions_ranked as (
     from order_lines
     where
         last_modified is not null
+        -- Broadcast: few keys, which Spark would size as the whole table.
         and order_line_id in (
-            select order_lines_with_a_failing_version.order_line_id
-            from order_lines_with_a_failing_version
+            select /*+ broadcast(failing) */ failing.order_line_id
+            from order_lines_with_a_failing_version as failing
         )
 
 ),
