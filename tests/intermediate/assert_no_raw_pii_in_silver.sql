@@ -1,7 +1,12 @@
 -- Raw email and phone exist only in Bronze (contract 2). For every Silver
 -- relation this project builds: no column is named email or phone, and no
 -- string column holds an '@' (one scan per relation). Returns one row per
--- offending relation.
+-- offending relation. A whole-history check, scoped as
+-- assert_no_pii_in_silver is (landed_after): of an incremental model, which
+-- writes only rows landed since its last run, and of a view over append-only
+-- Bronze, only the rows landed since this test last passed are read; a table
+-- model and the snapshot, rewritten by runs, whole.
+{{ config(tags=['landed_scope']) }}
 {%- set silver_relations = [
     ref('stg_retailnova__customers'),
     ref('stg_retailnova__products'),
@@ -25,7 +30,16 @@
     {%- for relation in silver_relations -%}
         {%- set pii_columns = [] -%}
         {%- set string_columns = [] -%}
-        {%- for column in adapter.get_columns_in_relation(relation) -%}
+        {%- set columns = adapter.get_columns_in_relation(relation) -%}
+        {%- set materialized = [] -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.schema == relation.schema and node.alias == relation.identifier -%}
+                {%- do materialized.append(node.config.materialized) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set landed = materialized | select('in', ['incremental', 'view']) | list | length > 0
+            and 'extracted_at' in columns | map(attribute='name') | list -%}
+        {%- for column in columns -%}
             {%- set dtype = column.dtype | lower -%}
             {%- if column.name | lower in ('email', 'phone') -%}
                 {%- do pii_columns.append(column.name) -%}
@@ -43,6 +57,7 @@
             ~ "'" ~ (pii_columns | join(', ')) ~ "' as raw_pii_columns, "
             ~ "concat_ws(', ', " ~ (flags | join(', ')) ~ ")"
             ~ " as columns_with_at from " ~ relation
+            ~ (" where " ~ landed_after('extracted_at') if landed else "")
         ) -%}
     {%- endfor -%}
 {%- endif %}
