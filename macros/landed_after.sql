@@ -22,3 +22,23 @@
     {%- set since = run_var('check_scopes', {}).get(model.name) -%}
     {{ return(none if since is none else since | int) }}
 {%- endmacro %}
+
+{#- Whether a Silver relation's rows are each written once from their Bronze
+    landing, so a whole-history scan of it may read only those landed since
+    its scope: an incremental model (it writes only rows landed since its last
+    run) or a view over append-only Bronze, with `extracted_at`. A table
+    model or a snapshot is rewritten by runs and read whole. -#}
+{% macro written_by_landing(relation, columns=none) -%}
+    {%- set materialized = [] -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.schema == relation.schema and node.alias == relation.identifier -%}
+            {%- do materialized.append(node.config.materialized) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if materialized | select('in', ['incremental', 'view']) | list | length == 0 -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set columns = columns if columns is not none
+        else adapter.get_columns_in_relation(relation) -%}
+    {{ return('extracted_at' in columns | map(attribute='name') | list) }}
+{%- endmacro %}

@@ -31,14 +31,7 @@
         {%- set pii_columns = [] -%}
         {%- set string_columns = [] -%}
         {%- set columns = adapter.get_columns_in_relation(relation) -%}
-        {%- set materialized = [] -%}
-        {%- for node in graph.nodes.values() -%}
-            {%- if node.schema == relation.schema and node.alias == relation.identifier -%}
-                {%- do materialized.append(node.config.materialized) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- set landed = materialized | select('in', ['incremental', 'view']) | list | length > 0
-            and 'extracted_at' in columns | map(attribute='name') | list -%}
+        {%- set landed = written_by_landing(relation, columns) -%}
         {%- for column in columns -%}
             {%- set dtype = column.dtype | lower -%}
             {%- if column.name | lower in ('email', 'phone') -%}

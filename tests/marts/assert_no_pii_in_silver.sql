@@ -27,10 +27,7 @@
                 database=node.database, schema=node.schema, identifier=node.alias
             ) -%}
             {%- if relation is not none -%}
-                {%- set landed = node.config.materialized in ['incremental', 'view']
-                    and 'extracted_at' in adapter.get_columns_in_relation(relation)
-                    | map(attribute='name') | list -%}
-                {%- do relations.append((relation, landed)) -%}
+                {%- do relations.append((relation, written_by_landing(relation))) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
