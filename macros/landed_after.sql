@@ -23,22 +23,51 @@
     {{ return(none if since is none else since | int) }}
 {%- endmacro %}
 
-{#- Whether a Silver relation's rows are each written once from their Bronze
-    landing, so a whole-history scan of it may read only those landed since
-    its scope: an incremental model (it writes only rows landed since its last
-    run) or a view over append-only Bronze, with `extracted_at`. A table
-    model or a snapshot is rewritten by runs and read whole. -#}
-{% macro written_by_landing(relation, columns=none) -%}
-    {%- set materialized = [] -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.schema == relation.schema and node.alias == relation.identifier -%}
-            {%- do materialized.append(node.config.materialized) -%}
+{#- The rows of a Silver relation a scoped whole-history scan must read, as
+    a condition on it, or none to read it whole (no scope, or rows a run may
+    rewrite). An incremental model writes only rows landed since its last run
+    and a view over append-only Bronze maps each row on its own: with
+    `extracted_at`, the rows landed since the scope. A model or snapshot whose
+    config meta names a `landed_key` (`column`, and the `landing` relation
+    that carries `extracted_at`) holds, per key, rows its code derives from
+    that key's landed rows alone: a key with no row landed since holds what
+    the scan read when it last passed with the same code, so only the keys
+    landed since are read. Anything else, whole. -#}
+{% macro landed_filter(relation, columns=none) -%}
+    {%- if check_scope() is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set nodes = graph.nodes.values()
+        | selectattr('schema', 'equalto', relation.schema)
+        | selectattr('alias', 'equalto', relation.identifier) | list -%}
+    {%- set landed_key = nodes | map(attribute='config.meta')
+        | map('default', {}, true) | selectattr('landed_key', 'defined')
+        | map(attribute='landed_key') | first -%}
+    {%- if landed_key -%}
+        {%- set landing = graph.nodes.values()
+            | selectattr('resource_type', 'in', ['model', 'snapshot'])
+            | selectattr('name', 'equalto', landed_key.landing) | first -%}
+        {%- if landing is undefined -%}
+            {{ exceptions.raise_compiler_error(
+                relation ~ ": landed_key names landing " ~ landed_key.landing
+                ~ ", which is not a model of this project"
+            ) }}
         {%- endif -%}
-    {%- endfor -%}
-    {%- if materialized | select('in', ['incremental', 'view']) | list | length == 0 -%}
-        {{ return(false) }}
+        {%- set landing_relation = api.Relation.create(
+            database=landing.database, schema=landing.schema, identifier=landing.alias
+        ) -%}
+        {#- A day's keys, broadcast: Spark sizes the filtered landing as all of it. -#}
+        {{ return(
+            landed_key.column ~ " in (select /*+ broadcast(landed) */ " ~ landed_key.column
+            ~ " from " ~ landing_relation ~ " as landed where " ~ landed_after('extracted_at') ~ ")"
+        ) }}
+    {%- endif -%}
+    {%- if nodes | map(attribute='config.materialized')
+        | select('in', ['incremental', 'view']) | list | length == 0 -%}
+        {{ return(none) }}
     {%- endif -%}
     {%- set columns = columns if columns is not none
         else adapter.get_columns_in_relation(relation) -%}
-    {{ return('extracted_at' in columns | map(attribute='name') | list) }}
+    {{ return(landed_after('extracted_at')
+        if 'extracted_at' in columns | map(attribute='name') | list else none) }}
 {%- endmacro %}

@@ -342,6 +342,27 @@ def test_a_scoped_check_catches_what_landed_since_and_does_not_forget_it(runs):
     assert before[check]["checked_through_micros"] < runs["landed"]
 
 
+def passes_scoped(runs, check: str, scope: int) -> bool:
+    """One check run by hand with the given scope, as a pipeline run passes it."""
+    scoped = json.dumps({"check_scopes": {check: scope}})
+    args = ["test", "--select", check, "--vars", scoped]
+    return transform.passthrough(runs["settings"], args, run_id=f"by-hand-{check}")
+
+
+def customer_landed_last(spark) -> tuple[int, int]:
+    """The cleaned customer (with an address) whose newest version landed
+    last, and that landing in epoch microseconds."""
+    return tuple(
+        spark.sql(
+            "select staged.customer_id, unix_micros(max(staged.extracted_at)) as landed "
+            "from silver.stg_retailnova__customers as staged "
+            "left semi join silver.int_customers_cleaned as cleaned "
+            "on staged.customer_id = cleaned.customer_id and cleaned.address is not null "
+            "group by staged.customer_id order by landed desc limit 1"
+        ).collect()[0]
+    )
+
+
 def test_the_scoped_raw_pii_scan_reads_the_silver_rows_written_since_its_scope(runs, spark):
     # The runs' failing Bronze check skips it, so by hand: an '@' (not an
     # email: only this scan looks for a bare one) in a merged Silver row.
@@ -359,19 +380,53 @@ def test_the_scoped_raw_pii_scan_reads_the_silver_rows_written_since_its_scope(r
     )
     written = spark.sql("select unix_micros(max(extracted_at)) from silver.int_orders_cleaned")
     written = written.collect()[0][0]
-
-    def passes(scope: int) -> bool:
-        scoped = json.dumps({"check_scopes": {check: scope}})
-        args = ["test", "--select", check, "--vars", scoped]
-        return transform.passthrough(runs["settings"], args, run_id="raw-pii-scope")
-
     try:
         assert before < written
-        assert not passes(before)  # the row written since is read
-        assert passes(written)  # and none but those of the tables rebuilt whole
-        assert not passes(written - 1)
+        assert not passes_scoped(runs, check, before)  # the row written since is read
+        assert passes_scoped(runs, check, written)  # and none but those of the tables read whole
+        assert not passes_scoped(runs, check, written - 1)
     finally:
         spark.sql("delete from silver.int_orders_cleaned where order_id < 0")
+
+
+@pytest.mark.parametrize("relation", ["silver.int_customers_cleaned", "silver.snap_customers"])
+def test_the_scoped_pii_scans_read_the_rows_of_the_customers_landed_since(runs, spark, relation):
+    # Both hold per customer rows derived from its landed versions (meta
+    # landed_key): a leak by hand in the rows of the customer landed last is
+    # read by a scope before its landing, and left to the scan that read
+    # those rows before by a scope at it.
+    customer, landed = customer_landed_last(spark)
+    leak = "leak@example.gr "
+    spark.sql(
+        f"update {relation} set address = concat('{leak}', address) where customer_id = {customer}"
+    )
+    try:
+        for check in ("assert_no_pii_in_silver", "assert_no_raw_pii_in_silver"):
+            assert not passes_scoped(runs, check, landed - 1), check
+            assert passes_scoped(runs, check, landed), check
+    finally:
+        spark.sql(
+            f"update {relation} set address = substring(address, {len(leak) + 1}) "
+            f"where customer_id = {customer}"
+        )
+
+
+def test_the_scoped_audit_reads_the_customers_landed_since(runs, spark):
+    # The cleaned customers are rebuilt each run, a row per customer from its
+    # own Bronze rows: the nothing-lost audit scoped before the landing of
+    # the customer landed last misses its lost row, one scoped at it does not
+    # look (the audit that passed before it did).
+    audit = "assert_every_bronze_key_is_cleaned_or_quarantined"
+    customer, landed = customer_landed_last(spark)
+    cleaned = spark.table("silver.int_customers_cleaned").where(f"customer_id = {customer}")
+    kept = cleaned.localCheckpoint()
+    assert kept.count() == 1
+    spark.sql(f"delete from silver.int_customers_cleaned where customer_id = {customer}")
+    try:
+        assert not passes_scoped(runs, audit, landed - 1)
+        assert passes_scoped(runs, audit, landed)
+    finally:
+        kept.write.insertInto("silver.int_customers_cleaned")
 
 
 def test_a_scoped_generic_test_reads_the_facts_written_since_it_passed(runs):

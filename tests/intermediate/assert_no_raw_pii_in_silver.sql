@@ -2,10 +2,8 @@
 -- relation this project builds: no column is named email or phone, and no
 -- string column holds an '@' (one scan per relation). Returns one row per
 -- offending relation. A whole-history check, scoped as
--- assert_no_pii_in_silver is (landed_after): of an incremental model, which
--- writes only rows landed since its last run, and of a view over append-only
--- Bronze, only the rows landed since this test last passed are read; a table
--- model and the snapshot, rewritten by runs, whole.
+-- assert_no_pii_in_silver is (macro landed_filter): the rows landed since it
+-- last passed, or the rows of the keys landed since, or a table whole.
 {{ config(tags=['landed_scope']) }}
 {%- set silver_relations = [
     ref('stg_retailnova__customers'),
@@ -31,7 +29,7 @@
         {%- set pii_columns = [] -%}
         {%- set string_columns = [] -%}
         {%- set columns = adapter.get_columns_in_relation(relation) -%}
-        {%- set landed = written_by_landing(relation, columns) -%}
+        {%- set landed = landed_filter(relation, columns) -%}
         {%- for column in columns -%}
             {%- set dtype = column.dtype | lower -%}
             {%- if column.name | lower in ('email', 'phone') -%}
@@ -50,7 +48,7 @@
             ~ "'" ~ (pii_columns | join(', ')) ~ "' as raw_pii_columns, "
             ~ "concat_ws(', ', " ~ (flags | join(', ')) ~ ")"
             ~ " as columns_with_at from " ~ relation
-            ~ (" where " ~ landed_after('extracted_at') if landed else "")
+            ~ (" where " ~ landed if landed else "")
         ) -%}
     {%- endfor -%}
 {%- endif %}

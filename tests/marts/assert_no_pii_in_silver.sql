@@ -3,11 +3,10 @@
 -- schema, found through the graph so a new model is covered without a YAML
 -- change. Gold models carry the same check as the generic test no_pii_values.
 -- (pii_values_query honours a column's digits_are_ids meta.) A whole-history
--- check: an incremental model only ever writes the rows that landed since its
--- last run, and a view over append-only Bronze maps each row on its own, so of
--- those (when they carry extracted_at) only the rows landed since this test
--- last passed are read (landed_after); a table model or a snapshot is
--- rewritten by runs and read whole.
+-- check, scoped by macro landed_filter once it has passed: of an incremental
+-- model or a view over Bronze, the rows landed since; of a model or snapshot
+-- whose meta names a landed_key (the customers'), the rows of the keys landed
+-- since; any other table, whole.
 -- The refs below only order this test after the Silver models.
 -- depends_on: {{ ref('int_customers_cleaned') }}
 -- depends_on: {{ ref('int_products_cleaned') }}
@@ -27,7 +26,7 @@
                 database=node.database, schema=node.schema, identifier=node.alias
             ) -%}
             {%- if relation is not none -%}
-                {%- do relations.append((relation, written_by_landing(relation))) -%}
+                {%- do relations.append((relation, landed_filter(relation))) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -38,9 +37,7 @@ with
 hits as (
 
     {% for relation, landed in relations -%}
-        select * from ({{ pii_values_query(
-            relation, landed_after('extracted_at') if landed else none
-        ) }}) as relation_hits
+        select * from ({{ pii_values_query(relation, landed) }}) as relation_hits
         {% if not loop.last %}union all{% endif %}
     {% else -%}
         {{ pii_values_query(none) }}
