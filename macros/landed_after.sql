@@ -56,11 +56,7 @@
         {%- set landing_relation = api.Relation.create(
             database=landing.database, schema=landing.schema, identifier=landing.alias
         ) -%}
-        {#- A day's keys, broadcast: Spark sizes the filtered landing as all of it. -#}
-        {{ return(
-            landed_key.column ~ " in (select /*+ broadcast(landed) */ " ~ landed_key.column
-            ~ " from " ~ landing_relation ~ " as landed where " ~ landed_after('extracted_at') ~ ")"
-        ) }}
+        {{ return(landed_rows(landing_relation, 'extracted_at', landed_key.column)) }}
     {%- endif -%}
     {%- if nodes | map(attribute='config.materialized')
         | select('in', ['incremental', 'view']) | list | length == 0 -%}

@@ -414,8 +414,8 @@ def test_the_scoped_pii_scans_read_the_rows_of_the_customers_landed_since(runs, 
 def test_the_scoped_audit_reads_the_customers_landed_since(runs, spark):
     # The cleaned customers are rebuilt each run, a row per customer from its
     # own Bronze rows: the nothing-lost audit scoped before the landing of
-    # the customer landed last misses its lost row, one scoped at it does not
-    # look (the audit that passed before it did).
+    # the customer landed last finds its cleaned row gone, one scoped at it
+    # does not look (the audit that passed before it did).
     audit = "assert_every_bronze_key_is_cleaned_or_quarantined"
     customer, landed = customer_landed_last(spark)
     cleaned = spark.table("silver.int_customers_cleaned").where(f"customer_id = {customer}")
