@@ -89,19 +89,31 @@ def check_source(
     tables: Sequence[str],
     attempts: int = 1,
     on_retry: Callable[[str], None] = lambda msg: None,
-) -> None:
+) -> list[str]:
     """Fail fast, before Spark starts, on an unreachable source or a missing table;
-    a refused or timed-out connection is retried `attempts` times in all."""
+    a refused or timed-out connection is retried `attempts` times in all.
+    Returns the tables whose `last_modified` leads no index: every pull of
+    theirs scans the whole table."""
     schema_name = getattr(source, "schema", None)
+    cursor = schema.CURSOR_COLUMN
 
-    def missing_tables() -> list[str]:
+    def inspect_tables() -> tuple[list[str], list[str]]:
         with engine.connect() as conn:
             inspector = inspect(conn)
-            return [t for t in tables if not inspector.has_table(t, schema=schema_name)]
+            present = [t for t in tables if inspector.has_table(t, schema=schema_name)]
+            unindexed = [
+                t
+                for t in present
+                if not any(
+                    (ix.get("column_names") or [None])[0] == cursor
+                    for ix in inspector.get_indexes(t, schema=schema_name)
+                )
+            ]
+            return [t for t in tables if t not in present], unindexed
 
     try:
-        missing = retrying(
-            missing_tables,
+        missing, unindexed = retrying(
+            inspect_tables,
             what=f"connecting to {describe(source.url)}",
             attempts=attempts,
             on_retry=lambda msg: on_retry(redact(msg, source.url)),
@@ -116,6 +128,15 @@ def check_source(
             f"source table(s) {', '.join(missing)} not found in {describe(source.url)}; "
             "check RETAILNOVA_SOURCE_URL (or run `retailnova source init`)"
         )
+    return unindexed
+
+
+def unindexed_warning(table: str) -> str:
+    return (
+        f"[{table}] WARNING: no index on {schema.CURSOR_COLUMN} in the source, so every "
+        f"pull scans the whole table; create one: CREATE INDEX ix_{table}_{schema.CURSOR_COLUMN} "
+        f"ON {table} ({schema.CURSOR_COLUMN})"
+    )
 
 
 def detect_drift(engine: Engine, source: JdbcSource, table: str) -> list[tuple[str, str]]:
@@ -146,6 +167,26 @@ def detect_drift(engine: Engine, source: JdbcSource, table: str) -> list[tuple[s
         )
     known = {c.name for c in expected}
     return [(name, family) for name, family in actual.items() if name not in known]
+
+
+def pull_predicate(source: JdbcSource, lower: datetime | None) -> str:
+    """The WHERE clause of a pull from `lower` (none: the whole table)."""
+    if lower is None:
+        return ""
+    cursor = source.quote(schema.CURSOR_COLUMN)
+    # Rows without a cursor value are read every time (and deduplicated),
+    # so a NULL last_modified can never hide a row from Bronze.
+    return f" WHERE {cursor} >= {source.timestamp_literal(lower)} OR {cursor} IS NULL"
+
+
+def late_band(source: JdbcSource, lower: datetime, since: datetime | None) -> str:
+    """The source times a late-row check counts: below the pull's window,
+    from `since` (none: all of history)."""
+    cursor = source.quote(schema.CURSOR_COLUMN)
+    band = f"{cursor} < {source.timestamp_literal(lower)}"
+    if since is not None:
+        band += f" AND {cursor} >= {source.timestamp_literal(since)}"
+    return band
 
 
 def format_result(result: TableResult) -> str:
@@ -290,21 +331,13 @@ class Extractor:
         if lower is not None:
             self._check_missed(run_id, table, key, lower, result)
 
-    def _predicate(self, lower: datetime | None) -> str:
-        if lower is None:
-            return ""
-        cursor = self.source.quote(schema.CURSOR_COLUMN)
-        # Rows without a cursor value are read every time (and deduplicated),
-        # so a NULL last_modified can never hide a row from Bronze.
-        return f" WHERE {cursor} >= {self.source.timestamp_literal(lower)} OR {cursor} IS NULL"
-
     def _read(
         self, table: str, spec, extra: list[tuple[str, str]], lower: datetime | None
     ) -> DataFrame:
         columns = schema.source_columns(spec)
         key = schema.primary_key(spec)
         names = [c.name for c in columns] + [name for name, _ in extra]
-        where = self._predicate(lower)
+        where = pull_predicate(self.source, lower)
         from_clause = f"{self.source.table_ref(table)}{where}"
         select_list = ", ".join(self.source.quote(n) for n in names)
         text_families = self.source.text_families()
@@ -380,10 +413,7 @@ class Extractor:
         a late new version of a key Bronze already holds, or a key deleted in
         the source, goes unseen."""
         quoted_key = self.source.quote(key)
-        cursor = self.source.quote(schema.CURSOR_COLUMN)
-        band = f"{cursor} < {self.source.timestamp_literal(lower)}"
-        if since is not None:
-            band += f" AND {cursor} >= {self.source.timestamp_literal(since)}"
+        band = late_band(self.source, lower, since)
         with self.engine.connect() as conn:
             in_source = conn.execute(
                 text(

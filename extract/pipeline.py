@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from extract import checks, dq, unchanged
-from extract.extractor import Extractor, TableResult, check_source
+from extract.extractor import Extractor, TableResult, check_source, unindexed_warning
 from extract.jdbc import jdbc_source
 from extract.lock import HomeLock, home_lock
 from extract.metadata import MetadataStore, Run
@@ -60,13 +60,17 @@ def _extract(
     source_engine = create_engine(settings.source_url)
     try:
         # Before the JVM starts: a wrong URL should cost a second, not twenty.
-        check_source(
+        unindexed = check_source(
             source_engine,
             jdbc_source(source_engine.url),
             names,
             attempts=settings.retry_attempts,
             on_retry=progress,
         )
+        for table in unindexed:
+            warning = unindexed_warning(table)
+            progress(warning)
+            store.record_error(run.run_id, f"bronze:{table}", "Warning", warning)
         started = time.monotonic()
         progress(f"run {run.run_id}: extracting {', '.join(names)}")
         extractor = Extractor(settings, get_spark(settings), store, source_engine, progress)

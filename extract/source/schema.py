@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -30,6 +31,15 @@ metadata = MetaData()
 # Microseconds on every backend: SQL Server's plain DATETIME would round to
 # 3.33 ms, so it gets datetime2, whose precision the watermark literal honours.
 Timestamp = DateTime().with_variant(mssql.DATETIME2(precision=6), "mssql")
+
+
+def _cursor_index(table: str) -> Index:
+    """What makes a watermark pull read the day's rows, not the table: the
+    pull's `last_modified >= ? OR last_modified IS NULL` and the late-row
+    check's band are index range scans with it (PostgreSQL, scale 100: a
+    day's three queries on the order lines scan 12.5 million rows without)."""
+    return Index(f"ix_{table}_last_modified", "last_modified")
+
 
 customers = Table(
     "customers",
@@ -48,6 +58,7 @@ customers = Table(
     Column("is_active", Boolean, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("last_modified", Timestamp),
+    _cursor_index("customers"),
 )
 
 products = Table(
@@ -63,6 +74,7 @@ products = Table(
     Column("is_active", Boolean, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("last_modified", Timestamp),
+    _cursor_index("products"),
 )
 
 stores = Table(
@@ -77,6 +89,7 @@ stores = Table(
     Column("opened_date", Date),
     Column("is_active", Boolean, nullable=False),
     Column("last_modified", Timestamp),
+    _cursor_index("stores"),
 )
 
 sales_orders = Table(
@@ -92,6 +105,7 @@ sales_orders = Table(
     Column("discount_pct", Numeric(5, 2)),
     Column("created_at", Timestamp, nullable=False),
     Column("last_modified", Timestamp),
+    _cursor_index("sales_orders"),
 )
 
 sales_order_lines = Table(
@@ -104,6 +118,7 @@ sales_order_lines = Table(
     Column("unit_price", Numeric(10, 2)),
     Column("created_at", Timestamp, nullable=False),
     Column("last_modified", Timestamp),
+    _cursor_index("sales_order_lines"),
 )
 
 # Extraction order: parents first, so a run that stops half-way leaves

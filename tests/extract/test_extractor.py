@@ -19,7 +19,15 @@ import pytest
 from pyspark.sql import functions as F
 from sqlalchemy import create_engine, text
 
-from extract.extractor import Extractor, format_result, parse_ts
+from extract.extractor import (
+    Extractor,
+    format_result,
+    late_band,
+    parse_ts,
+    pull_predicate,
+    unindexed_warning,
+)
+from extract.jdbc import jdbc_source
 from extract.metadata import (
     MetadataStore,
     pipeline_errors,
@@ -437,6 +445,61 @@ def test_a_missing_source_table_is_named(tmp_path):
     assert not (tmp_path / "lake" / "bronze").exists()
 
 
+def test_a_source_table_without_an_index_on_last_modified_is_warned_about(
+    catalog, settings, source
+):
+    with source.begin() as conn:
+        conn.execute(text("DROP INDEX ix_stores_last_modified"))
+    said = []
+
+    results = by_table(extract(settings, ["stores", "products"], progress=said.append))
+
+    assert [m for m in said if "no index" in m] == [unindexed_warning("stores")]
+    assert "CREATE INDEX ix_stores_last_modified ON stores (last_modified)" in said[0]
+    store = MetadataStore(settings.metadata_url)
+    with store.engine.connect() as conn:
+        warnings = conn.execute(
+            pipeline_errors.select().where(pipeline_errors.c.error_type == "Warning")
+        ).all()
+    assert [(w.step, w.message) for w in warnings] == [
+        ("bronze:stores", unindexed_warning("stores"))
+    ]
+    # A warning, not a failure: the table still lands.
+    assert [r.status for r in results.values()] == ["SUCCESS", "SUCCESS"]
+    assert set(bronze_versions(catalog, settings, "stores")) == source_versions(source, "stores")
+
+
+def _plan(engine, query: str) -> str:
+    """The plan the source's own planner picks, with table scans priced out
+    (a test table is small enough that a scan would win anyway)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))
+            rows = conn.execute(text(f"EXPLAIN {query}")).scalars()
+        else:
+            rows = (r[-1] for r in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
+        return "\n".join(rows)
+
+
+def _assert_pull_queries_use_the_cursor_index(engine) -> None:
+    source = jdbc_source(engine.url)
+    lower, since = AS_OF - timedelta(days=1), AS_OF - timedelta(days=2)
+    for table in schema.TABLE_NAMES:
+        index = f"ix_{table}_last_modified"
+        key = schema.primary_key(schema.table_by_name(table))
+        window = pull_predicate(source, lower)
+        pull = f"SELECT count(*), min({key}), max({key}) FROM {table}{window}"
+        late = f"SELECT count(DISTINCT {key}) FROM {table} WHERE {late_band(source, lower, since)}"
+        for query in (pull, late):
+            plan = _plan(engine, query)
+            assert index in plan, f"{table}: {query}\n{plan}"
+            assert f"Seq Scan on {table}" not in plan and f"SCAN {table}" not in plan, plan
+
+
+def test_a_pull_reads_the_window_through_the_cursor_index_on_sqlite(source):
+    _assert_pull_queries_use_the_cursor_index(source)
+
+
 @pytest.mark.postgres
 def test_postgres_source_round_trip(catalog, tmp_path, pg_url):
     settings = make_settings(
@@ -459,6 +522,16 @@ def test_postgres_source_round_trip(catalog, tmp_path, pg_url):
     assert types["shipping_cost"] == "decimal(10,2)"
     assert types["order_date"] == "timestamp"
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_pull_reads_the_window_through_the_cursor_index_on_postgres(pg_url):
+    engine = create_engine(pg_url)
+    init_source(engine, scale=SCALE, seed=7, as_of=AS_OF)
+    try:
+        _assert_pull_queries_use_the_cursor_index(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
