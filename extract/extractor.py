@@ -132,10 +132,11 @@ def check_source(
 
 
 def unindexed_warning(table: str) -> str:
+    cursor = schema.CURSOR_COLUMN
     return (
-        f"[{table}] WARNING: no index on {schema.CURSOR_COLUMN} in the source, so every "
-        f"pull scans the whole table; create one: CREATE INDEX ix_{table}_{schema.CURSOR_COLUMN} "
-        f"ON {table} ({schema.CURSOR_COLUMN})"
+        f"[{table}] WARNING: no index on {cursor} in the source, so every pull scans "
+        f"the whole table; create one: CREATE INDEX {schema.cursor_index_name(table)} "
+        f"ON {table} ({cursor})"
     )
 
 

@@ -33,12 +33,19 @@ metadata = MetaData()
 Timestamp = DateTime().with_variant(mssql.DATETIME2(precision=6), "mssql")
 
 
+CURSOR_COLUMN = "last_modified"
+
+
+def cursor_index_name(table: str) -> str:
+    return f"ix_{table}_{CURSOR_COLUMN}"
+
+
 def _cursor_index(table: str) -> Index:
     """What makes a watermark pull read the day's rows, not the table: the
     pull's `last_modified >= ? OR last_modified IS NULL` and the late-row
     check's band are index range scans with it (PostgreSQL, scale 100: a
     day's three queries on the order lines scan 12.5 million rows without)."""
-    return Index(f"ix_{table}_last_modified", "last_modified")
+    return Index(cursor_index_name(table), CURSOR_COLUMN)
 
 
 customers = Table(
@@ -125,8 +132,6 @@ sales_order_lines = Table(
 # children that are at most as new as their parents.
 TABLES: tuple[Table, ...] = (stores, products, customers, sales_orders, sales_order_lines)
 TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in TABLES)
-
-CURSOR_COLUMN = "last_modified"
 
 
 @dataclass(frozen=True)

@@ -485,7 +485,7 @@ def _assert_pull_queries_use_the_cursor_index(engine) -> None:
     source = jdbc_source(engine.url)
     lower, since = AS_OF - timedelta(days=1), AS_OF - timedelta(days=2)
     for table in schema.TABLE_NAMES:
-        index = f"ix_{table}_last_modified"
+        index = schema.cursor_index_name(table)
         key = schema.primary_key(schema.table_by_name(table))
         window = pull_predicate(source, lower)
         pull = f"SELECT count(*), min({key}), max({key}) FROM {table}{window}"
