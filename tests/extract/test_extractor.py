@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
-from sqlalchemy import create_engine, text
+from sqlalchemy import Column, Engine, Index, MetaData, Table, create_engine, event, text
 
 from extract.extractor import (
     Extractor,
@@ -214,6 +214,22 @@ def _insert_orders(source, *orders: dict) -> None:
         conn.execute(schema.sales_orders.insert(), list(orders))
 
 
+@contextlib.contextmanager
+def _late_row_counts():
+    """The late-row check's source queries, as sent to any engine meanwhile."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if "count(" in statement and "IS NOT NULL" in statement:
+            sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
 def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog, settings, source):
     extract(settings)
     store = MetadataStore(settings.metadata_url)
@@ -225,10 +241,13 @@ def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog
         _late_order(10_000_002, watermark - lag + timedelta(minutes=1)),  # in the window
     )
 
-    results = by_table(extract(settings, ["sales_orders"]))
+    with _late_row_counts() as counts:
+        results = by_table(extract(settings, ["sales_orders"]))
 
     result = results["sales_orders"]
     assert (result.status, result.rows_written, result.missed_rows) == ("SUCCESS", 1, 1)
+    # order_id is the source's primary key: rows are keys, no key is read.
+    assert counts and all("count(*)" in c for c in counts), counts
     assert "WARNING: 1 source row(s) older than the lag window" in format_result(result)
     with store.engine.connect() as conn:
         warnings = conn.execute(
@@ -254,6 +273,39 @@ def test_a_row_committed_older_than_the_lag_window_is_counted_and_warned(catalog
     again = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
     assert (again.rows_written, again.missed_rows) == (1, 0)
     assert_bronze_matches_source(catalog, settings, source)
+
+
+def test_late_rows_are_counted_by_key_where_the_source_does_not_enforce_one(
+    catalog, settings, source
+):
+    extract(settings)
+    # The same table without its primary key, as a source may keep it.
+    with source.begin() as conn:
+        conn.execute(text("ALTER TABLE sales_orders RENAME TO sales_orders_old"))
+        conn.execute(text("DROP INDEX ix_sales_orders_last_modified"))
+        unkeyed = Table(
+            "sales_orders",
+            MetaData(),
+            *(Column(c.name, c.type) for c in schema.sales_orders.columns),
+            Index(schema.cursor_index_name("sales_orders"), schema.CURSOR_COLUMN),
+        )
+        unkeyed.create(conn)
+        conn.execute(text("INSERT INTO sales_orders SELECT * FROM sales_orders_old"))
+        conn.execute(text("DROP TABLE sales_orders_old"))
+    watermark = MetadataStore(settings.metadata_url).get_watermark("sales_orders")
+    too_late = watermark - timedelta(seconds=settings.extract_lag_seconds, minutes=2)
+    # Two versions of one key, both too late: one key is missing, not two.
+    _insert_orders(
+        source,
+        _late_order(10_000_001, too_late),
+        _late_order(10_000_001, too_late + timedelta(minutes=1)),
+    )
+
+    with _late_row_counts() as counts:
+        result = by_table(extract(settings, ["sales_orders"]))["sales_orders"]
+
+    assert (result.status, result.rows_written, result.missed_rows) == ("SUCCESS", 0, 1)
+    assert counts and all("count(DISTINCT" in c for c in counts), counts
 
 
 def test_a_daily_check_for_late_rows_reads_only_what_left_the_window_since_the_last(
@@ -489,7 +541,7 @@ def _assert_pull_queries_use_the_cursor_index(engine) -> None:
         key = schema.primary_key(schema.table_by_name(table))
         window = pull_predicate(source, lower)
         pull = f"SELECT count(*), min({key}), max({key}) FROM {table}{window}"
-        late = f"SELECT count(DISTINCT {key}) FROM {table} WHERE {late_band(source, lower, since)}"
+        late = f"SELECT count(*) FROM {table} WHERE {late_band(source, lower, since)}"
         for query in (pull, late):
             plan = _plan(engine, query)
             assert index in plan, f"{table}: {query}\n{plan}"
