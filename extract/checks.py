@@ -3,7 +3,7 @@
 A few data tests audit all of history (nothing lost, no PII in Silver, Bronze
 versions unique, facts against lines); their cost follows the size of the
 lake, not the day, and so does a row-by-row test of a big merged table
-(fact_sales' PII scan and column checks). So does the customers' snapshot,
+(fact_sales' PII scan and relationships). So does the customers' snapshot,
 which compares every customer it is fed. Tagged `landed_scope`, each reads
 macro `landed_after`, which keeps the rows landed (or, for fact_sales,
 written) after the scope the run passes it in var `check_scopes`. A check's

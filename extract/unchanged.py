@@ -22,7 +22,7 @@ A run leaves a node alone when rebuilding it could not change anything:
   arrives).
 
 A test with a parent that runs runs (dbt's `buildable` indirect selection on
-the exclusion): the facts' column checks, which read `dim_store`, still run
+the exclusion): a relationships test from the facts to `dim_store` still runs
 when only the facts changed. A test that must run although all its parents
 are left alone (it failed last time) has them rebuilt: a deterministic model
 rebuilt from unchanged inputs holds the same rows.

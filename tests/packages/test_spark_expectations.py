@@ -76,9 +76,3 @@ def test_column_checks_count_failing_rows_across_checks(outcomes):
     # outside [a, b]; one query, the failures summed over its groups.
     counted = [failures for tags, _, failures, _ in outcomes.values() if "six_failing_rows" in tags]
     assert counted == [6]
-
-
-def test_column_checks_count_rows_whose_parent_is_missing(outcomes):
-    # readings_bad's sensors c and d are not in sensors; a and b are.
-    counted = [failures for tags, _, failures, _ in outcomes.values() if "two_dangling" in tags]
-    assert counted == [2]

@@ -9,31 +9,19 @@
     whose statistics show no nulls, as it does for a lone not-null test
     (12.5 million lines, four not-null columns: 0.35 to 0.58 s, against 5.1
     to 5.4 s building every row's checks).
-    A relationships check (column: {to: ref(...), field: ...}) is an
-    anti-join per parent in the same query: a model with four foreign keys
-    pays one test's floor, not four.
     One row per failing (check, column, value); fail_calc sums failing_rows,
     so the test's failure count is the number of failing rows, as it would be
     across the separate tests.
 -#}
 {% test expect_column_checks_to_pass(
-    model, not_null=[], unique=[], accepted_values={}, relationships={}, row_condition=none
+    model, not_null=[], unique=[], accepted_values={}, row_condition=none
 ) %}
 {{ config(fail_calc="coalesce(sum(failing_rows), 0)") }}
-{%- if not (not_null or unique or accepted_values or relationships) -%}
+{%- if not (not_null or unique or accepted_values) -%}
     {{ exceptions.raise_compiler_error(
-        "expect_column_checks_to_pass on " ~ model
-        ~ ": no checks given (not_null, unique, accepted_values or relationships)"
+        "expect_column_checks_to_pass on " ~ model ~ ": no checks given (not_null, unique or accepted_values)"
     ) }}
 {%- endif -%}
-{%- for column, parent in relationships.items() -%}
-    {%- if parent is not mapping or not parent.get('to') or not parent.get('field') -%}
-        {{ exceptions.raise_compiler_error(
-            "expect_column_checks_to_pass on " ~ model ~ ": relationships." ~ column
-            ~ " needs `to` (a ref) and `field`"
-        ) }}
-    {%- endif -%}
-{%- endfor -%}
 {%- set row_checks = [] -%}
 {%- set row_failures = [] -%}
 {%- for column in not_null -%}
@@ -74,17 +62,6 @@ with checked as (
         ~ " as string) as failing_value, count(*) as failing_rows\n"
         ~ "from checked\nwhere " ~ column ~ " is not null\n"
         ~ "group by " ~ column ~ "\nhaving count(*) > 1"
-    ) -%}
-{%- endfor -%}
-{%- for column, parent in relationships.items() -%}
-    {#- A null is not checked, as in dbt's relationships. -#}
-    {%- do branches.append(
-        "select 'relationships' as check_name, '" ~ column ~ "' as column_name, cast(checked."
-        ~ column ~ " as string) as failing_value, count(*) as failing_rows\n"
-        ~ "from checked\nleft anti join (\n    select " ~ parent.field ~ " as parent_value from "
-        ~ parent.to ~ "\n) as parent\n    on checked." ~ column ~ " = parent.parent_value\n"
-        ~ "where checked." ~ column ~ " is not null\n"
-        ~ "group by checked." ~ column
     ) -%}
 {%- endfor %}
 
